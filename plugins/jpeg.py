@@ -1,0 +1,71 @@
+"""JPEG through Pillow (libjpeg-turbo).
+
+Parameters: ``quality`` 1-100, ``subsampling`` "4:4:4" / "4:2:2" / "4:2:0",
+``progressive`` and ``optimize`` (Huffman optimisation).  ICC, EXIF and XMP
+are written when given as ``metadata``.
+
+Example
+-------
+>>> import numpy as np
+>>> from precodec.plugins.jpeg import JpegCodec
+>>> data = JpegCodec().encode(np.zeros((8, 8, 3), np.uint8), {"quality": 90})
+>>> data[:2]
+b'\\xff\\xd8'
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Mapping
+
+import PIL
+from PIL import features
+
+from ..errors import EncoderError
+from ._image_util import SUBSAMPLING_TO_PIL, as_pil, metadata_kwargs
+from .base import ImageCodec, Param, ParamSpace
+
+__all__ = ["JpegCodec"]
+
+
+class JpegCodec(ImageCodec):
+    """Baseline JPEG with Pillow's libjpeg(-turbo)."""
+
+    name = "jpeg"
+    format = "jpeg"
+    extensions = (".jpg", ".jpeg")
+    media_type = "image/jpeg"
+    subsamplings = ("4:4:4", "4:2:2", "4:2:0")
+    space = ParamSpace(
+        (
+            Param("quality", "int", 75, 1, 100, doc="libjpeg quality scale"),
+            Param("subsampling", "choice", "4:2:0", choices=("4:4:4", "4:2:2", "4:2:0"), doc="chroma subsampling"),
+            Param("progressive", "bool", False, doc="progressive scan script"),
+            Param("optimize", "bool", True, doc="optimised Huffman tables"),
+        )
+    )
+
+    def encode(self, data: Any, params: Mapping[str, Any] | None = None, /, *, metadata: Any = None, **kwargs: Any) -> bytes:
+        p = self.space.validate({**(params or {}), **kwargs})
+        im = as_pil(data, alpha=False)
+        buf = io.BytesIO()
+        try:
+            im.save(
+                buf,
+                "JPEG",
+                quality=p["quality"],
+                subsampling=SUBSAMPLING_TO_PIL[p["subsampling"]],
+                progressive=p["progressive"],
+                optimize=p["optimize"],
+                **metadata_kwargs(metadata),
+            )
+        except (OSError, ValueError) as exc:
+            raise EncoderError(f"jpeg: {exc}") from None
+        return buf.getvalue()
+
+    def versions(self) -> dict[str, str]:
+        out = {"pillow": PIL.__version__, "libjpeg": str(features.version("jpg"))}
+        turbo = features.version("libjpeg_turbo")
+        if turbo:
+            out["libjpeg-turbo"] = str(turbo)
+        return out

@@ -1,0 +1,1 @@
+"""Subcommands of the ``precodec`` CLI, one module each (see :data:`precodec.cli.COMMANDS`)."""

@@ -1,0 +1,1 @@
+"""Pre-processing in front of the stock encoders (noise estimation, denoising, content guard)."""

@@ -1,0 +1,1 @@
+"""Parameter tuners: search, oracle and learned prediction of encoder settings."""

@@ -47,6 +47,7 @@ def optimize(
     backend: str | None = None,
     max_bytes: int | None = None,
     strip_metadata: bool = False,
+    denoise: str = "off",
     source: str | None = None,
 ) -> Result:
     """Encode ``image`` with a stock encoder at the smallest settings reaching ``target``.
@@ -69,6 +70,8 @@ def optimize(
         Size cap: the result is the best quality not larger than this.
     strip_metadata : bool
         Drop ICC/EXIF/XMP instead of carrying them.
+    denoise : {"off", "auto", "clean"}
+        Learned denoising before the encoder (see :mod:`precodec.preproc`).
     source : str, optional
         Label for the decision record (the CLI passes the path).
 
@@ -105,6 +108,12 @@ def optimize(
                          bytes_in=intake.source_bytes, notes=list(intake.notes))
     rec.time_ms["intake"] = (time.perf_counter() - t0) * 1e3
     rec.learned = not config.learned_disabled()
+
+    from .preproc import preprocess
+
+    pre = preprocess(enc_image, ref, denoise=denoise, record=rec)
+    enc_image, ref = pre.image, pre.reference
+    rec.reference = pre.reference_name
 
     from .tuners.search import search_quality  # the tuner owns the search strategy
 

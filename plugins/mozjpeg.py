@@ -28,7 +28,8 @@ __all__ = ["MozjpegCodec"]
 
 _LOCK = threading.Lock()
 _VERSION = "mozjpeg403"
-_SAMP = {"4:4:4": ((1, 1), (1, 1), (1, 1)), "4:2:2": ((2, 1), (1, 1), (1, 1)), "4:2:0": ((2, 2), (1, 1), (1, 1))}
+# jpeglib takes (vertical, horizontal) factors per component
+_SAMP = {"4:4:4": ((1, 1), (1, 1), (1, 1)), "4:2:2": ((1, 2), (1, 1), (1, 1)), "4:2:0": ((2, 2), (1, 1), (1, 1))}
 
 
 def _lib() -> Any:

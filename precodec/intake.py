@@ -254,19 +254,26 @@ def _normalise_mode(im: Image.Image, notes: list[str]) -> Image.Image:
     )
 
 
-def _exif_without_orientation(im: Image.Image) -> bytes | None:
+def _orientation(im: Image.Image) -> int:
     try:
-        exif = im.getexif()
+        return int(im.getexif().get(0x0112, 1) or 1)
     except Exception:  # corrupt EXIF must not stop the image
-        return im.info.get("exif")
-    if not exif:
-        return im.info.get("exif") or None
-    if 0x0112 in exif:
-        exif[0x0112] = 1
+        return 1
+
+
+def _exif_without_orientation(im: Image.Image) -> bytes | None:
+    """The EXIF block with orientation set to 1, built on a copy (the caller's image is untouched)."""
     try:
+        src = im.getexif()
+        if not src:
+            return im.info.get("exif") or None
+        exif = Image.Exif()
+        exif.load(src.tobytes())
+        if 0x0112 in exif:
+            exif[0x0112] = 1
         return exif.tobytes()
-    except Exception:
-        return im.info.get("exif")
+    except Exception:  # corrupt EXIF: carry it as found
+        return im.info.get("exif") or None
 
 
 def _xmp(im: Image.Image) -> bytes | None:
@@ -331,16 +338,13 @@ def load_image(source: ImageSource, *, strip_metadata: bool = False) -> Intake:
                 raise ImageInputError(f"cannot decode image: {exc}") from None
         fmt = fmt or getattr(im, "format", None)
     info = dict(im.info)
+    orientation = _orientation(im)
     meta = Metadata(
         icc_profile=info.get("icc_profile") or None,
         exif=_exif_without_orientation(im),
         xmp=_xmp(im),
     )
-    try:
-        orientation = im.getexif().get(0x0112, 1)
-    except Exception:
-        orientation = 1
-    if orientation not in (None, 1):
+    if orientation != 1:
         im = ImageOps.exif_transpose(im)  # returns a new image
         notes.append(f"EXIF orientation {orientation} applied")
     out = _normalise_mode(im, notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,30 @@ def make_photo(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def photo() -> np.ndarray:
     return make_photo()
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: str | os.PathLike | None = None, timeout: float = 600,
+            input: str | bytes | None = None, text: bool = True):
+    """Run ``python -m precodec ARGS`` as a subprocess of the installed package.
+
+    The working directory defaults to a fresh temporary folder: running from the
+    repository root would put the source tree on ``sys.path`` and shadow the
+    installed package (whose ``precodec.plugins`` etc. come from ``package-dir``).
+    """
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="precodec-cli-") as tmp:
+        return subprocess.run(
+            [sys.executable, "-m", "precodec", *map(str, args)], capture_output=True, text=text, input=input,
+            env={**os.environ, **(env or {})}, cwd=str(cwd) if cwd is not None else tmp, timeout=timeout,
+        )
+
+
+@pytest.fixture(name="run_cli")
+def run_cli_fixture():
+    """The :func:`run_cli` helper as a fixture: ``run_cli("info", "--json")``."""
+    return run_cli
 
 
 @pytest.fixture(name="make_photo")

@@ -23,10 +23,10 @@ def test_version_and_public_names():
     assert os.path.isfile(precodec.sample_path())
 
 
-def test_import_has_no_side_effects():
+def test_import_has_no_side_effects(tmp_path):
     code = ("import sys, PIL.Image as I; before=dict(I.SAVE); import precodec, precodec.plugins; "
             "assert dict(I.SAVE)==before; assert 'torch' not in sys.modules; assert 'onnxruntime' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("spec,metric,value", [("ssimulacra2:80", "ssimulacra2", 80), ("PSNR:40.5", "psnr", 40.5),
@@ -91,12 +91,8 @@ def test_atomic_write_replaces_and_keeps_mode(tmp_path):
     assert [f.name for f in tmp_path.iterdir()] == ["a.bin"]
 
 
-def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "precodec", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
-
-
-def test_cli_version_and_info():
+def test_cli_version_and_info(run_cli):
+    _cli = run_cli
     r = _cli("--version")
     assert r.returncode == 0 and precodec.__version__ in r.stdout
     r = _cli("info", "--json", env={"PRECODEC_DISABLE": "1"})
@@ -108,8 +104,8 @@ def test_cli_version_and_info():
     assert r.returncode == 0 and "kill switch PRECODEC_DISABLE: off" in r.stdout
 
 
-def test_cli_no_command_is_usage_error():
-    assert _cli().returncode == 2
+def test_cli_no_command_is_usage_error(run_cli):
+    assert run_cli().returncode == 2
 
 
 def test_error_base():

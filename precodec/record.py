@@ -44,8 +44,26 @@ class DecisionRecord:
     candidates : list of dict
         Every encode tried: params, bytes, score.
     target_met : bool or None
+        Whether the measured score of the returned bytes reaches the target
+        (False: unreachable at the best setting, or capped by ``max_bytes``).
     fallback : bool
         True when the learned path was abandoned for the plain one.
+    learned : bool
+        True when a learned model (the parameter predictor) ran.
+    strategy : str
+        What produced the bytes: ``"predict"``, ``"bisect"``, ``"oracle"``,
+        ``"fixed"`` or ``"bytes-cap"``.
+    config : str
+        The configuration of the result (``"mozjpeg:420"``, see
+        :mod:`precodec.tuners.space`).
+    space : dict
+        Format -> configurations that were allowed.
+    ood : list of str
+        Features outside the predictor's training range (when it fell back).
+    compare : dict
+        With ``compare=True``: the learned and the plain result side by side.
+    decode_ms : float or None
+        Measured decode time of the returned bytes.
     reason : str
         Human-readable why.
     notes : list of str
@@ -70,6 +88,12 @@ class DecisionRecord:
     target_met: bool | None = None
     fallback: bool = False
     learned: bool = False
+    strategy: str = ""
+    config: str = ""
+    space: dict[str, Any] = field(default_factory=dict)
+    ood: list[str] = field(default_factory=list)
+    compare: dict[str, Any] = field(default_factory=dict)
+    decode_ms: float | None = None
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     versions: dict[str, Any] = field(default_factory=dict)

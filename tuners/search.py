@@ -1,32 +1,370 @@
-"""Search strategies over an encoder's quality setting.
+"""Search strategies over an encoder's parameter space.
 
-:func:`search_quality` is what :func:`precodec.optimize` calls.  This first
-version is a bisection over ``quality`` (like jpeg-recompress); the learned
-predictor replaces the starting point.
+* :class:`Evaluator` encodes, decodes and scores candidates against one
+  reference, caching every result and logging it in the decision record.
+  SSIMULACRA2 uses the cached-reference scorer
+  (:class:`precodec.metrics.ssimulacra2.Ssimulacra2Reference`).
+* :func:`bisect_quality` is the plain baseline (like jpeg-recompress): a
+  bisection over ``quality`` with everything else fixed.
+* :func:`oracle` is the truth for training and benchmarks: for every
+  configuration, the smallest quality meeting the target (bisection, then a
+  scan below it for non-monotone steps), and the configuration with the
+  fewest bytes.
+* :func:`predicted_search` is the learned path: the predictor's curves give,
+  per configuration, the lowest quality reaching the target and its size; the
+  smallest is encoded and measured, and the measurement corrects the curve
+  (an offset) for at most a few further steps: up when the target was
+  missed, down when the corrected curve says a clearly smaller file also
+  passes.
+
+Example
+-------
+>>> import numpy as np
+>>> from precodec.plugins import get_codec
+>>> from precodec.record import DecisionRecord
+>>> from precodec.targets import Target
+>>> img = np.dstack([np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))] * 3)
+>>> ev = Evaluator(img, img, Target.parse("ssimulacra2:70"), record=DecisionRecord())
+>>> best = bisect_quality(ev, "jpeg:420")
+>>> best.quality["ssimulacra2"] >= 70
+True
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..metrics import get_metric
 from ..record import DecisionRecord
 from ..targets import Target
+from .space import CONFIGS, Config
 
-__all__ = ["Encoded", "search_quality", "encode_and_score"]
+__all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle", "predicted_search",
+           "search_quality", "encode_and_score"]
+
+#: a step down along the corrected curve is tried only when it is predicted to save at least this share
+REFINE_GAIN = 0.025
+#: the first encode aims this many points above the target (SSIMULACRA2)
+AIM_MARGIN = 0.0
+#: corrective steps aim this many points above the target
+STEP_MARGIN = 0.3
+#: encodes the learned path may spend before falling back to search
+MAX_STEPS = 6
+#: a first measurement this many points away from the prediction means the model is wrong here: fall back
+UNRELIABLE = 12.0
 
 
 @dataclass
 class Encoded:
+    """One encoded candidate."""
+
     data: bytes
     params: dict[str, Any]
     quality: dict[str, float] = field(default_factory=dict)
+    config: str = ""
+    backend: str = ""
+    format: str = ""
+    decode_ms: float | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
+class Evaluator:
+    """Encode, decode and score candidates of one image against one reference (cached).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image or numpy.ndarray
+        What the encoder gets (after preprocessing).
+    reference : numpy.ndarray
+        What quality is measured against (the caller's original).
+    target : Target or None
+        Metric to score with (None: no scoring).
+    record : DecisionRecord
+        Receives one entry per encode in ``candidates`` and the work counters.
+    fixed : mapping, optional
+        Settings fixed by the caller, merged into every candidate.
+    metadata : optional
+        Passed to the encoders.
+    images : mapping, optional
+        Per-format encoder input when it differs (alpha flattened for JPEG).
+    """
+
+    def __init__(self, image: Any, reference: np.ndarray, target: Target | None, *, record: DecisionRecord,
+                 fixed: Mapping[str, Any] | None = None, metadata: Any = None,
+                 images: Mapping[str, Any] | None = None) -> None:
+        self.image = image
+        self.images = dict(images or {})
+        self.reference = reference
+        self.target = target
+        self.record = record
+        self.fixed = dict(fixed or {})
+        self.metadata = metadata
+        self._cache: dict[tuple[str, int], Encoded] = {}
+        self._scores: dict[tuple[str, int], float] = {}
+        self._scorer: Any = None
+
+    # -- scoring --------------------------------------------------------
+    def _score(self, decoded: np.ndarray) -> float:
+        assert self.target is not None
+        t = time.perf_counter()
+        if self.target.metric == "ssimulacra2":
+            if self._scorer is None:
+                from ..metrics.ssimulacra2 import Ssimulacra2Reference
+
+                self._scorer = Ssimulacra2Reference(self.reference)
+            s = float(self._scorer.score(decoded))
+        else:
+            s = float(get_metric(self.target.metric)(self.reference, decoded))
+        self.record.metric_runs += 1
+        self._add_time("metric", t)
+        return s
+
+    def _add_time(self, key: str, t: float) -> None:
+        self.record.time_ms[key] = self.record.time_ms.get(key, 0.0) + (time.perf_counter() - t) * 1e3
+
+    def params_for(self, config: str | Config, quality: int | None) -> dict[str, Any]:
+        from ..plugins import get_codec
+
+        c = CONFIGS[config] if isinstance(config, str) else config
+        space = get_codec(c.backend).space
+        p = {**c.params, **{k: v for k, v in self.fixed.items() if k in space}}
+        if quality is not None:
+            qp = space["quality"]
+            p["quality"] = int(min(max(quality, qp.low or 0), qp.high or 100))
+        return space.validate(p)
+
+    def encode(self, config: str | Config, quality: int | None, *, score: bool = True) -> Encoded:
+        """Encode ``config`` at ``quality`` (cached), decode and score when a target is set."""
+        from ..plugins import get_codec
+
+        c = CONFIGS[config] if isinstance(config, str) else config
+        params = self.params_for(c, quality)
+        q = int(params.get("quality", -1))
+        key = (c.name, q)
+        hit = self._cache.get(key)
+        if hit is not None and (hit.quality or not score or self.target is None):
+            return hit
+        codec = get_codec(c.backend)
+        if hit is None:
+            t = time.perf_counter()
+            data = codec.encode(self.images.get(c.format, self.image), params, metadata=self.metadata)
+            self.record.encodes += 1
+            self._add_time("encode", t)
+            hit = Encoded(data, params, {}, c.name, c.backend, c.format)
+            self._cache[key] = hit
+            self.record.candidates.append({"config": c.name, "params": dict(params), "bytes": len(data)})
+        if score and self.target is not None and not hit.quality:
+            skey = (c.score_name, q)
+            if skey in self._scores:  # same pixels (progressive vs sequential): no new metric run
+                s = self._scores[skey]
+            else:
+                t = time.perf_counter()
+                dec_im = codec.decode(hit.data)
+                hit.decode_ms = (time.perf_counter() - t) * 1e3
+                self._add_time("decode", t)
+                dec = np.asarray(dec_im.convert("RGB" if self.reference.ndim == 3 else "L"))
+                s = self._score(dec)
+                self._scores[skey] = s
+            hit.quality = {self.target.metric: s}
+            for cand in reversed(self.record.candidates):
+                if cand.get("config") == c.name and cand["params"].get("quality") == params.get("quality"):
+                    cand[self.target.metric] = round(s, 4)
+                    break
+        return hit
+
+    def met(self, e: Encoded) -> bool:
+        assert self.target is not None
+        return self.target.met(e.quality[self.target.metric])
+
+    def value(self, e: Encoded) -> float:
+        assert self.target is not None
+        return e.quality[self.target.metric]
+
+    def quality_range(self, config: str) -> tuple[int, int]:
+        from ..plugins import get_codec
+
+        qp = get_codec(CONFIGS[config].backend).space["quality"]
+        return int(qp.low or 0), int(qp.high or 100)
+
+
+def bisect_quality(ev: Evaluator, config: str, *, low: int | None = None, high: int | None = None) -> Encoded:
+    """Smallest quality of ``config`` meeting the target, by bisection (the plain baseline).
+
+    Returns the passing candidate, or the best-scoring one tried when even
+    the top quality misses (check with :meth:`Evaluator.met`).
+    """
+    lo0, hi0 = ev.quality_range(config)
+    lo, hi = (lo0 if low is None else low), (hi0 if high is None else high)
+    best: Encoded | None = None
+    top: Encoded | None = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cand = ev.encode(config, mid)
+        if top is None or ev.value(cand) > ev.value(top):
+            top = cand
+        if ev.met(cand):
+            best, hi = cand, mid - 1
+        else:
+            lo = mid + 1
+    if best is None:
+        assert top is not None
+        if top.params["quality"] < hi0:  # make sure the top setting was tried
+            cand = ev.encode(config, hi0)
+            top = cand if ev.value(cand) > ev.value(top) else top
+        return top
+    return best
+
+
+def bytes_cap_search(ev: Evaluator, config: str, max_bytes: int, *, high: int | None = None) -> Encoded | None:
+    """Highest quality of ``config`` (up to ``high``) whose output fits ``max_bytes``; None if none fits."""
+    lo, hi = ev.quality_range(config)
+    if high is not None:
+        hi = min(hi, high)
+    best: Encoded | None = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cand = ev.encode(config, mid, score=False)
+        if cand.size <= max_bytes:
+            best, lo = cand, mid + 1
+        else:
+            hi = mid - 1
+    if best is not None and ev.target is not None:
+        best = ev.encode(config, best.params["quality"])
+    return best
+
+
+def oracle(ev: Evaluator, configs: Sequence[str], *, scan_below: int = 3) -> tuple[Encoded | None, dict[str, Any]]:
+    """Fewest bytes meeting the target over ``configs`` x every quality (the truth for benchmarks).
+
+    Per configuration: bisection for the smallest passing quality, then the
+    ``scan_below`` qualities under it are tried too (scores are not strictly
+    monotone in quality).  Returns the best passing candidate (None when no
+    configuration reaches the target) and per-configuration details.
+    """
+    best: Encoded | None = None
+    per: dict[str, Any] = {}
+    for c in configs:
+        e = bisect_quality(ev, c)
+        if not ev.met(e):
+            per[c] = None
+            continue
+        q = e.params["quality"]
+        lo, _ = ev.quality_range(c)
+        for qq in range(q - 1, max(lo, q - scan_below) - 1, -1):
+            cand = ev.encode(c, qq)
+            if ev.met(cand) and cand.size < e.size:
+                e = cand
+        per[c] = {"quality": e.params["quality"], "bytes": e.size}
+        if best is None or e.size < best.size:
+            best = e
+    return best, per
+
+
+def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms: float | None = None,
+                     aim_margin: float = AIM_MARGIN, step_margin: float = STEP_MARGIN,
+                     refine_gain: float = REFINE_GAIN, max_steps: int = MAX_STEPS) -> tuple[Encoded | None, dict]:
+    """The learned path: predicted configuration and quality, verified and corrected by measurement.
+
+    Parameters
+    ----------
+    ev : Evaluator
+    curves : mapping
+        Configuration -> :class:`~precodec.tuners.predictor.Curve` (only the
+        allowed configurations).
+    max_decode_ms : float, optional
+        Candidates whose measured decode time exceeds this are rejected.
+
+    Returns
+    -------
+    (Encoded or None, dict)
+        The passing candidate with the fewest bytes found (None: no
+        configuration reached the target within ``max_steps`` encodes) and
+        what was predicted (for the decision record).
+    """
+    assert ev.target is not None
+    T = ev.target.value
+    plan = []
+    for name, cv in curves.items():
+        lo, hi = ev.quality_range(name)
+        q = cv.quality_for(T + aim_margin, low=lo, high=hi)
+        reach = q <= hi
+        q = min(q, hi)
+        plan.append((0 if reach else 1, cv.bytes_at(q), name, q))
+    plan.sort()
+    info = {
+        "plan": [{"config": n, "quality": q, "bytes": int(round(b)), "reaches": r == 0,
+                  "score": round(curves[n].score_at(q), 2)} for r, b, n, q in plan[:4]],
+    }
+    _, _, name, q = plan[0]
+    info.update(config=name, quality=q, score=round(curves[name].score_at(q), 2),
+                bytes=int(round(curves[name].bytes_at(q))))
+    best: Encoded | None = None
+    steps = 0
+    tried = 0
+    # per configuration: highest quality measured failing, lowest measured passing (a safeguard bracket:
+    # a proposal from the corrected curve outside it is replaced by the bracket's midpoint)
+    fail_q: dict[str, int] = {}
+    pass_q: dict[str, int] = {}
+    while steps < max_steps:
+        cv = curves[name]
+        lo, hi = ev.quality_range(name)
+        pred = cv.score_at(q)
+        e = ev.encode(name, q)
+        steps += 1
+        s = ev.value(e)
+        if steps == 1 and abs(s - pred) > UNRELIABLE:
+            info.update(steps=steps, unreliable=round(s - pred, 2))
+            return None, info
+        cv.offset += s - pred  # correct the curve by what was measured
+        slow = max_decode_ms is not None and e.decode_ms is not None and e.decode_ms > max_decode_ms
+        nxt: int | None = None
+        if slow:
+            ev.record.notes.append(f"{name} q={q}: decode {e.decode_ms:.1f} ms > budget {max_decode_ms} ms")
+        elif ev.met(e):
+            pass_q[name] = min(q, pass_q.get(name, hi + 1))
+            if best is None or e.size < best.size:
+                best = e
+            q2 = _propose(cv, T + step_margin, fail_q.get(name, lo - 1), pass_q[name], lo, hi)
+            if q2 is not None and q2 < q and cv.bytes_at(q2) < (1 - refine_gain) * cv.bytes_at(q):
+                nxt = q2  # a clearly smaller file is predicted to pass: one step down
+            else:
+                break
+        else:
+            fail_q[name] = max(q, fail_q.get(name, lo - 1))
+            if best is not None and best.config == name:
+                break  # a step down missed: keep the passing one
+            if q < hi:
+                nxt = _propose(cv, T + step_margin, fail_q[name], pass_q.get(name, hi + 1), lo, hi)
+        if nxt is not None:
+            q = nxt
+            continue
+        # this configuration cannot reach the target (or is too slow): next in the plan
+        tried += 1
+        if tried >= len(plan) or best is not None:
+            break
+        _, _, name, q = plan[tried]
+    info["steps"] = steps
+    return best, info
+
+
+def _propose(cv: Any, goal: float, fail: int, passed: int, lo: int, hi: int) -> int | None:
+    """Next quality strictly between ``fail`` and ``passed``: the corrected curve's, else the midpoint."""
+    if passed - fail <= 1:
+        return None
+    q = cv.quality_for(goal, low=lo, high=hi)
+    if not fail < q < passed:
+        q = (fail + passed) // 2 if passed <= hi else max(fail + 1, min(hi, q))
+    return q if fail < q < passed else None
+
+
+# -- back-compatible entry point (fixed settings + bisection) --------------
 def encode_and_score(codec: Any, image: Any, ref: np.ndarray, params: Mapping[str, Any], *, metric: str | None,
                      metadata: Any, record: DecisionRecord) -> Encoded:
     """Encode once, decode, score (when ``metric``), and log the candidate in ``record``."""
@@ -42,12 +380,12 @@ def encode_and_score(codec: Any, image: Any, ref: np.ndarray, params: Mapping[st
         record.metric_runs += 1
         record.time_ms["metric"] = record.time_ms.get("metric", 0.0) + (time.perf_counter() - t) * 1e3
     record.candidates.append({"params": dict(params), "bytes": len(data), **q})
-    return Encoded(data, dict(params), q)
+    return Encoded(data, dict(params), q, backend=getattr(codec, "name", ""), format=getattr(codec, "format", ""))
 
 
 def search_quality(codec: Any, image: Any, ref: np.ndarray, *, target: Target | None, fixed: Mapping[str, Any],
                    max_bytes: int | None, metadata: Any, record: DecisionRecord) -> Encoded:
-    """Smallest ``quality`` meeting ``target`` (bisection), honouring ``max_bytes``."""
+    """Smallest ``quality`` of one codec at fixed settings meeting ``target`` (bisection), honouring ``max_bytes``."""
     space = codec.space
     base = space.validate(fixed)
     if target is None:

@@ -1,0 +1,249 @@
+"""Train the per-image parameter predictor and export it to ONNX.
+
+Reads ``training/runs/predictor/labels.jsonl`` (made by ``make_labels.py``),
+computes :func:`precodec.tuners.features.image_features` of every training
+image, and fits one small MLP per format that maps the features to the whole
+curve of SSIMULACRA2 versus quality (per configuration with its own pixels)
+and of log bytes per pixel versus quality (per configuration), on the frozen
+grids of :mod:`precodec.tuners.space`.  Curves are monotone by construction
+(first value plus a cumulative sum of softplus steps).  Feature
+standardisation is part of the exported graph.
+
+Seeded; 10 % of the images (by a hash of their id) are held out and the
+held-out errors go to the manifest.  Writes
+``precodec/models/predictor-<format>.onnx`` (weights embedded, opset 17,
+``dynamo=False``) and its manifest ``predictor-<format>.json``::
+
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 python training/predictor/train.py
+
+Never reads Kodak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+LABELS = ROOT / "training" / "runs" / "predictor" / "labels.jsonl"
+FEATS = ROOT / "training" / "runs" / "predictor" / "features.npz"
+MODELS = ROOT / "precodec" / "models"
+VERSION = "1.0.0"
+
+
+def held_out(iid: str) -> bool:
+    return int(hashlib.sha256(iid.encode()).hexdigest()[:8], 16) % 10 == 0
+
+
+def load_rows(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if "kodak" not in r["id"]]
+
+
+def features_for(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Features per item id, cached in ``features.npz`` (recomputed when the feature list changes)."""
+    from make_labels import DATA, load_item
+
+    from precodec.tuners.features import FEATURE_NAMES, image_features
+
+    cache: dict[str, np.ndarray] = {}
+    if FEATS.exists():
+        z = np.load(FEATS, allow_pickle=False)
+        if tuple(z["names"].tolist()) == FEATURE_NAMES:
+            cache = {k: v for k, v in zip(z["ids"].tolist(), z["feats"])}
+    for r in rows:
+        if r["id"] not in cache:
+            name, _, tr = r["id"].partition("#")
+            im = load_item(str(DATA / name), tr or "as-is")
+            cache[r["id"]] = image_features(np.asarray(im))
+    ids = sorted(cache)
+    np.savez(FEATS, ids=np.array(ids), feats=np.stack([cache[i] for i in ids]), names=np.array(FEATURE_NAMES))
+    return cache
+
+
+def build(fmt: str, rows: list[dict], feats: dict[str, np.ndarray]):
+    from precodec.tuners.space import BYTES_CONFIGS, SCORE_CONFIGS
+
+    X, S, B, ids = [], [], [], []
+    for r in rows:
+        if not all(c in r["scores"] for c in SCORE_CONFIGS[fmt]):
+            continue
+        px = r["width"] * r["height"]
+        X.append(feats[r["id"]])
+        S.append(np.array([r["scores"][c] for c in SCORE_CONFIGS[fmt]], np.float32))
+        B.append(np.log(np.array([r["bytes"][c] for c in BYTES_CONFIGS[fmt]], np.float32) * 8 / px))
+        ids.append(r["id"])
+    return np.stack(X), np.stack(S), np.stack(B), ids
+
+
+def make_model(n_in: int, n_s: int, n_b: int, n_q: int, mean: np.ndarray, std: np.ndarray, hidden: int):
+    import torch
+    from torch import nn
+
+    class Curves(nn.Module):
+        """features -> (scores[n_s, n_q], log bpp[n_b, n_q]), monotone in quality."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(mean))
+            self.register_buffer("std", torch.tensor(std))
+            self.body = nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+            self.head_s = nn.Linear(hidden, n_s * n_q)
+            self.head_b = nn.Linear(hidden, n_b * n_q)
+
+        @staticmethod
+        def _mono(z: "torch.Tensor", scale: float, offset: float) -> "torch.Tensor":
+            first = z[..., :1] * scale + offset
+            steps = nn.functional.softplus(z[..., 1:]) * scale * 0.25
+            return torch.cat([first, first + torch.cumsum(steps, -1)], -1)
+
+        def forward(self, x: "torch.Tensor"):
+            h = self.body((x - self.mean) / self.std)
+            s = self._mono(self.head_s(h).reshape(-1, n_s, n_q), 10.0, 50.0)
+            b = self._mono(self.head_b(h).reshape(-1, n_b, n_q), 1.0, 0.0)
+            return s, b
+
+    return Curves()
+
+
+def q_for(scores: np.ndarray, grid: np.ndarray, target: float) -> float:
+    """Quality where a (monotone-ish) score curve crosses ``target`` (linear interpolation; nan if never)."""
+    s = np.maximum.accumulate(scores)
+    if s[-1] < target:
+        return float("nan")
+    if s[0] >= target:
+        return float(grid[0])
+    k = int(np.argmax(s >= target))
+    t = (target - s[k - 1]) / max(1e-6, s[k] - s[k - 1])
+    return float(grid[k - 1] + t * (grid[k] - grid[k - 1]))
+
+
+def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, epochs: int, hidden: int,
+                 seed: int) -> dict:
+    import torch
+
+    from precodec.tuners.features import FEATURE_NAMES
+    from precodec.tuners.space import BYTES_CONFIGS, GRIDS, SCORE_CONFIGS
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    X, S, B, ids = build(fmt, rows, feats)
+    val = np.array([held_out(i) for i in ids])
+    tr = ~val
+    mean = X[tr].mean(0)
+    std = X[tr].std(0) + 1e-3
+    n_q = len(GRIDS[fmt])
+    model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    Xt, St, Bt = (torch.tensor(a) for a in (X, S, B))
+    idx_tr = torch.tensor(np.flatnonzero(tr))
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.time()
+    for ep in range(epochs):
+        model.train()
+        perm = idx_tr[torch.randperm(len(idx_tr), generator=g)]
+        for k in range(0, len(perm), 64):
+            b = perm[k:k + 64]
+            x = Xt[b] + torch.randn_like(Xt[b]) * torch.tensor(std) * 0.02
+            ps, pb = model(x)
+            # Huber on scores (points), MSE on log bpp scaled so 1 point ~ 3 % bytes
+            loss = torch.nn.functional.huber_loss(ps, St[b], delta=2.0) + 100 * torch.nn.functional.mse_loss(pb, Bt[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+        if ep % 100 == 0 or ep == epochs - 1:
+            print(f"{fmt} epoch {ep} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+    model.eval()
+    with torch.no_grad():
+        ps, pb = (a.numpy() for a in model(Xt))
+    grid = np.array(GRIDS[fmt], np.float32)
+    res: dict = {"items_train": int(tr.sum()), "items_held_out": int(val.sum())}
+    for part, m in (("train", tr), ("held_out", val)):
+        if not m.any():
+            continue
+        e_s = np.abs(ps[m] - S[m])
+        e_b = np.abs(np.exp(pb[m] - B[m]) - 1)
+        qerr = []
+        for i in np.flatnonzero(m):
+            for c in range(S.shape[1]):
+                for t in (60, 70, 80, 90):
+                    a, p = q_for(S[i, c], grid, t), q_for(ps[i, c], grid, t)
+                    if np.isfinite(a) and np.isfinite(p):
+                        qerr.append(abs(a - p))
+        res[part] = {"score_mae": round(float(e_s.mean()), 3),
+                     "score_mae_by_config": {c: round(float(e_s[:, k].mean()), 3)
+                                             for k, c in enumerate(SCORE_CONFIGS[fmt])},
+                     "bytes_mape": round(float(e_b.mean()), 4),
+                     "quality_mae_at_targets_60_90": round(float(np.mean(qerr)), 3) if qerr else None}
+    res["score_residual_std_held_out"] = round(float((ps[val] - S[val]).std()), 3) if val.any() else None
+    # distribution of training features, for the out-of-distribution guard
+    lo, hi = np.percentile(X[tr], 0.5, 0), np.percentile(X[tr], 99.5, 0)
+    ood = {"names": list(FEATURE_NAMES), "p005": [round(float(v), 5) for v in lo],
+           "p995": [round(float(v), 5) for v in hi], "std": [round(float(v), 5) for v in std]}
+    return {"model": model, "results": res, "ood": ood, "n_in": X.shape[1], "ids": ids}
+
+
+def export(fmt: str, out: dict, *, rows_used: int, args: argparse.Namespace) -> Path:
+    import torch
+
+    from precodec.models import sha256_file
+    from precodec.tuners.space import BYTES_CONFIGS, GRIDS, SCORE_CONFIGS
+
+    name = f"predictor-{fmt}"
+    path = MODELS / f"{name}.onnx"
+    x = torch.zeros(1, out["n_in"])
+    torch.onnx.export(out["model"], (x,), str(path), input_names=["features"], output_names=["scores", "log_bpp"],
+                      dynamic_axes={"features": {0: "n"}, "scores": {0: "n"}, "log_bpp": {0: "n"}},
+                      opset_version=17, dynamo=False, external_data=False)
+    man = {
+        "name": name, "version": VERSION, "file": path.name, "sha256": sha256_file(path),
+        "task": f"per-image {fmt} parameter prediction: SSIMULACRA2 and log bits-per-pixel versus quality",
+        "inputs": {"features": "precodec.tuners.features.FEATURE_NAMES (float32, n x %d)" % out["n_in"]},
+        "outputs": {"scores": [list(SCORE_CONFIGS[fmt]), list(GRIDS[fmt])],
+                    "log_bpp": [list(BYTES_CONFIGS[fmt]), list(GRIDS[fmt])]},
+        "training_data": {"sets": ["../shared/datasets/train/bsds432 (as is)",
+                                   "../shared/datasets/train/wikipedia (downscaled to 512 px, and a 384 px centre crop at full resolution)"],
+                          "items": rows_used, "labels": "training/predictor/make_labels.py",
+                          "held_out": "10 % by sha256(id)", "never": "kodak"},
+        "training": {"script": "training/predictor/train.py", "seed": args.seed, "epochs": args.epochs,
+                     "hidden": args.hidden, "torch": torch.__version__},
+        "results": out["results"],
+        "ood": out["ood"],
+    }
+    (MODELS / f"{name}.json").write_text(json.dumps(man, indent=1) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="train the parameter predictor")
+    ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--formats", default="jpeg,avif")
+    ap.add_argument("--epochs", type=int, default=600)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-export", action="store_true")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    rows = load_rows(args.labels)
+    feats = features_for(rows)
+    for fmt in args.formats.split(","):
+        out = train_format(fmt, rows, feats, epochs=args.epochs, hidden=args.hidden, seed=args.seed)
+        print(fmt, json.dumps(out["results"], indent=1))
+        if not args.no_export:
+            print("wrote", export(fmt, out, rows_used=len(out["ids"]), args=args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

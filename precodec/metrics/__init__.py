@@ -18,35 +18,24 @@ from typing import Any, Callable
 
 from ..errors import OptionError
 
-__all__ = ["METRICS", "score", "ssimulacra2", "psnr", "ssim", "ms_ssim", "get_metric"]
+__all__ = [
+    "METRICS",
+    "score",
+    "ssimulacra2",
+    "Ssimulacra2Reference",
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "get_metric",
+]
 
 
-def ssimulacra2(reference: Any, distorted: Any) -> float:
-    """SSIMULACRA 2.1 score (100 = identical); see :mod:`precodec.metrics.ssimulacra2`."""
-    from .ssimulacra2 import ssimulacra2 as f
-
-    return f(reference, distorted)
-
-
-def psnr(reference: Any, distorted: Any) -> float:
-    """PSNR in dB; see :mod:`precodec.metrics.classic`."""
-    from .classic import psnr as f
-
-    return f(reference, distorted)
-
-
-def ssim(reference: Any, distorted: Any) -> float:
-    """SSIM; see :mod:`precodec.metrics.classic`."""
-    from .classic import ssim as f
-
-    return f(reference, distorted)
-
-
-def ms_ssim(reference: Any, distorted: Any) -> float:
-    """MS-SSIM; see :mod:`precodec.metrics.classic`."""
-    from .classic import ms_ssim as f
-
-    return f(reference, distorted)
+# Imported eagerly on purpose: the submodule ``ssimulacra2`` and the function
+# ``ssimulacra2`` share a name, and a lazy ``from .ssimulacra2 import ...``
+# would rebind ``precodec.metrics.ssimulacra2`` to the module on first use.
+# Importing here once makes the package attribute the function, for good.
+from .classic import ms_ssim, psnr, ssim  # noqa: E402
+from .ssimulacra2 import Ssimulacra2Reference, ssimulacra2  # noqa: E402
 
 
 #: metric name -> function; names as used in targets (``"ssimulacra2:80"``)

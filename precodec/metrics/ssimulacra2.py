@@ -63,6 +63,7 @@ import cv2
 import numpy as np
 
 from ..errors import MetricInputError
+from ._gauss import fir_blur, iir_blur_batch
 from ._color import (
     check_same_size,
     downsample2x,
@@ -78,7 +79,10 @@ SSIMULACRA2_VERSION = "2.1"
 
 _NUM_SCALES = 6
 _MIN_SIZE = 8
-_C2 = 0.0009
+_F32_C2 = np.float32(0.0009)
+_F32_ONE = np.float32(1.0)
+_F32_TWO = np.float32(2.0)
+_F32_ZERO = np.float32(0.0)
 
 # The 108 weights of SSIMULACRA 2.1, in the order channel (X, Y, B) ->
 # scale (1:1 .. 1:32) -> norm (1, 4) -> map (ssim, artifact, detail lost).
@@ -109,60 +113,28 @@ _WEIGHTS = np.array(
 assert _WEIGHTS.size == 108
 
 
-def _recursive_gaussian_kernel(sigma: float = 1.5) -> np.ndarray:
-    """Impulse response of libjxl's recursive Gaussian (Charalampidis 2016).
-
-    The filter is a sum of three second-order resonators fed with
-    ``x[n - N - 1] + x[n + N - 1]``; the resonances cancel outside
-    ``|k| < N``, so the response is a finite symmetric kernel.  We build the
-    coefficients as the paper does (eqs. 33-57) and run the recursion on a
-    unit impulse (a few dozen scalar steps, once at import).
-    """
-    radius = float(round(3.2795 * sigma + 0.2546))  # eq. 57
-    n_rad = int(radius)
-    omega = np.pi / (2.0 * radius) * np.array([1.0, 3.0, 5.0])
-    p = np.array([1.0, -1.0, 1.0]) / np.tan(0.5 * omega)
-    r = np.array([1.0, -1.0, 1.0]) * p * p / np.sin(omega)
-    rho = np.exp(-0.5 * sigma * sigma * omega * omega) / radius
-    d13 = p[0] * r[1] - r[0] * p[1]
-    d35 = p[1] * r[2] - r[1] * p[2]
-    d51 = p[2] * r[0] - r[2] * p[0]
-    z15, z35 = d35 / d13, d51 / d13
-    a = np.array([p, r, [z15, z35, 1.0]])
-    gamma = np.array([1.0, radius * radius - sigma * sigma, z15 * rho[0] + z35 * rho[1] + rho[2]])
-    beta = np.linalg.solve(a, gamma)
-    n2 = -beta * np.cos(omega * (radius + 1.0))
-    d1 = -2.0 * np.cos(omega)
-
-    length = 4 * n_rad + 3
-    centre = 2 * n_rad + 1
-    x = np.zeros(length)
-    x[centre] = 1.0
-    prev = np.zeros(3)
-    prev2 = np.zeros(3)
-    out = np.zeros(length)
-    for n in range(length):
-        lo, hi = n - n_rad - 1, n + n_rad - 1
-        s = (x[lo] if lo >= 0 else 0.0) + (x[hi] if hi < length else 0.0)
-        cur = n2 * s - d1 * prev - prev2
-        prev2, prev = prev, cur
-        out[n] = cur.sum()
-    kernel = out[centre - n_rad + 1 : centre + n_rad]
-    kernel = 0.5 * (kernel + kernel[::-1])
-    return kernel.astype(np.float32)
+# Scales from this index on are blurred with the bit-faithful replay of
+# libjxl's float32 recursion (see _gauss.py); finer scales use the exact
+# FIR form, where the reference's rounding noise is negligible next to the
+# real differences.
+_REPLAY_FROM_SCALE = 2
 
 
-_KERNEL = _recursive_gaussian_kernel(1.5)
+def _blur_scales(per_scale: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Blur the ``HxWx3`` planes of every scale (outer index = scale)."""
+    out = [[fir_blur(x) for x in group] for group in per_scale[:_REPLAY_FROM_SCALE]]
+    tail = per_scale[_REPLAY_FROM_SCALE:]
+    flat = iir_blur_batch([x for group in tail for x in group])
+    pos = 0
+    for group in tail:
+        out.append(flat[pos : pos + len(group)])
+        pos += len(group)
+    return out
 
 
-def _blur(img: np.ndarray) -> np.ndarray:
-    """Separable blur with zero padding outside the image (any channel count)."""
-    return cv2.sepFilter2D(img, -1, _KERNEL, _KERNEL, borderType=cv2.BORDER_CONSTANT)
-
-
-def _channel_means(a: np.ndarray) -> np.ndarray:
-    """Per-channel means of an HxWxC float32 array, accumulated in float64."""
-    return a.reshape(-1, a.shape[-1]).mean(axis=0, dtype=np.float64)
+def _channel_sums(a: np.ndarray) -> np.ndarray:
+    """Per-channel sums of an HxWx3 float32 array, accumulated in float64."""
+    return np.array(cv2.sumElems(a)[:3], dtype=np.float64)
 
 
 def _scale_count(height: int, width: int) -> int:
@@ -184,28 +156,28 @@ def _scale_count(height: int, width: int) -> int:
 
 
 class _RefScale:
-    """Cached per-scale statistics of the reference image."""
+    """Cached per-scale statistics of the reference image (all HxWx3 float32)."""
 
     __slots__ = ("xyb", "mu", "var", "edge")
 
-    def __init__(self, xyb: np.ndarray) -> None:
-        both = _blur(np.concatenate([xyb, xyb * xyb], axis=2))
-        mu = both[:, :, :3]
+    def __init__(self, xyb: np.ndarray, mu: np.ndarray, s11: np.ndarray) -> None:
         self.xyb = xyb
-        self.mu = np.ascontiguousarray(mu)
-        self.var = both[:, :, 3:] - mu * mu  # s11 - mu1^2
-        self.var += _C2
-        edge = np.abs(xyb - mu)
-        edge += 1.0
-        self.edge = edge
+        self.mu = mu
+        self.var = np.subtract(s11, mu * mu)  # sigma1^2 = s11 - mu1^2
+        edge = np.subtract(xyb, mu)
+        np.abs(edge, out=edge)
+        edge += _F32_ONE
+        self.edge = edge  # 1 + |img1 - mu1|
 
 
 def _linear_from(rgb: np.ndarray, alpha: np.ndarray | None, peak: int, bg: float) -> np.ndarray:
     if alpha is None:
         return srgb_to_linear(rgb, peak)
-    a = alpha.astype(np.float32)[:, :, None] / np.float32(peak)
-    v = rgb.astype(np.float32) / np.float32(peak)
-    v = a * v + (1.0 - a) * np.float32(bg)
+    # blend on the encoded values (as the reference tool does), in float64 so
+    # that an opaque pixel keeps exactly the value the 8/16-bit table gives
+    a = alpha[:, :, None] / float(peak)
+    v = rgb / float(peak)
+    v = a * v + (1.0 - a) * bg
     return srgb_float_to_linear(v)
 
 
@@ -219,47 +191,59 @@ def _pyramid(linear: np.ndarray, n_scales: int) -> list[np.ndarray]:
 
 
 def _features(ref: list[_RefScale], dist_xyb: list[np.ndarray]) -> np.ndarray:
-    """Pooled error values, shape (scales, 3 channels, 2 norms, 3 maps)."""
+    """Pooled error values, shape (scales, 3 channels, 2 norms, 3 maps).
+
+    The float32 operations follow the reference's order, so identical images
+    give exactly 0 error (score 100) and near-identical ones round alike.
+    """
     feats = np.empty((len(ref), 3, 2, 3), dtype=np.float64)
-    for s, (r, img2) in enumerate(zip(ref, dist_xyb)):
-        both = _blur(np.concatenate([img2, img2 * img2, r.xyb * img2], axis=2))
-        mu2 = both[:, :, 0:3]
+    blurred = _blur_scales([[img2, img2 * img2, r.xyb * img2] for r, img2 in zip(ref, dist_xyb)])
+    for s, (r, img2, (mu2, s22, s12)) in enumerate(zip(ref, dist_xyb, blurred)):
         mu1 = r.mu
-        mu12 = mu1 * mu2
-        # SSIM' map
-        num_s = both[:, :, 6:9] - mu12
-        num_s *= 2.0
-        num_s += _C2
-        den_s = both[:, :, 3:6] - mu2 * mu2
-        den_s += r.var
-        diff = mu1 - mu2
-        num_m = diff * diff
-        np.subtract(1.0, num_m, out=num_m)
+        # SSIM': d = 1 - (1 - (mu1 - mu2)^2) (2 (s12 - mu1 mu2) + C2) / ((s11 - mu1^2) + (s22 - mu2^2) + C2)
+        num_s = np.multiply(mu1, mu2)
+        np.subtract(s12, num_s, out=num_s)
+        num_s *= _F32_TWO
+        num_s += _F32_C2
+        den = np.multiply(mu2, mu2)
+        np.subtract(s22, den, out=den)
+        np.add(r.var, den, out=den)
+        den += _F32_C2
+        num_m = np.subtract(mu1, mu2)
+        np.multiply(num_m, num_m, out=num_m)
+        np.subtract(_F32_ONE, num_m, out=num_m)
         num_m *= num_s
-        num_m /= den_s
-        d = np.subtract(1.0, num_m, out=num_m)
-        np.maximum(d, 0.0, out=d)
-        feats[s, :, 0, 0] = _channel_means(d)
-        d *= d
-        d *= d
-        feats[s, :, 1, 0] = _channel_means(d)
-        # edge maps
-        e = img2 - mu2
-        np.abs(e, out=e)
-        e += 1.0
-        e /= r.edge
-        e -= 1.0
-        art = np.maximum(e, 0.0)
-        feats[s, :, 0, 1] = _channel_means(art)
-        art *= art
-        art *= art
-        feats[s, :, 1, 1] = _channel_means(art)
-        lost = np.minimum(e, 0.0, out=e)
-        feats[s, :, 0, 2] = -_channel_means(lost)
-        lost *= lost
-        lost *= lost
-        feats[s, :, 1, 2] = _channel_means(lost)
-    feats[:, :, 1, :] = np.sqrt(np.sqrt(np.maximum(feats[:, :, 1, :], 0.0)))
+        num_m /= den
+        d = np.subtract(_F32_ONE, num_m, out=num_m)
+        np.maximum(d, _F32_ZERO, out=d)
+        feats[s, :, 0, 0] = _channel_sums(d)
+        np.multiply(d, d, out=d)
+        np.multiply(d, d, out=d)
+        feats[s, :, 1, 0] = _channel_sums(d)
+        # edge maps: d1 = (1 + |img2 - mu2|) / (1 + |img1 - mu1|) - 1
+        # artifact = max(d1, 0), detail lost = max(-d1, 0)
+        d1 = np.subtract(img2, mu2, out=num_s)
+        np.abs(d1, out=d1)
+        d1 += _F32_ONE
+        d1 /= r.edge
+        d1 -= _F32_ONE
+        art = np.maximum(d1, _F32_ZERO, out=den)
+        sum_d1 = _channel_sums(d1)
+        sum_art = _channel_sums(art)
+        np.multiply(d1, d1, out=d1)
+        np.multiply(d1, d1, out=d1)
+        np.multiply(art, art, out=art)
+        np.multiply(art, art, out=art)
+        sum_d1_4 = _channel_sums(d1)
+        sum_art_4 = _channel_sums(art)
+        feats[s, :, 0, 1] = sum_art
+        feats[s, :, 1, 1] = sum_art_4
+        # artifact and detail lost never overlap, so their sums follow from d1's
+        feats[s, :, 0, 2] = sum_art - sum_d1
+        feats[s, :, 1, 2] = sum_d1_4 - sum_art_4
+        feats[s] /= img2.shape[0] * img2.shape[1]
+    feats = np.maximum(feats, 0.0)
+    feats[:, :, 1, :] = np.sqrt(np.sqrt(feats[:, :, 1, :]))
     return feats
 
 
@@ -278,7 +262,9 @@ class _RefState:
     """Reference statistics for one background (one blend of the alpha)."""
 
     def __init__(self, linear: np.ndarray, n_scales: int) -> None:
-        self.scales = [_RefScale(x) for x in _pyramid(linear, n_scales)]
+        pyramid = _pyramid(linear, n_scales)
+        blurred = _blur_scales([[x, cv2.multiply(x, x)] for x in pyramid])
+        self.scales = [_RefScale(x, mu, s11) for x, (mu, s11) in zip(pyramid, blurred)]
 
 
 class Ssimulacra2Reference:

@@ -29,7 +29,11 @@ __all__ = [
     "EncoderError",
     "ModelError",
     "BitstreamError",
+    "BitstreamMismatchError",
     "TargetUnreachableError",
+    "CorruptStreamError",
+    "DictionaryError",
+    "DecompressionLimitError",
 ]
 
 
@@ -77,5 +81,21 @@ class BitstreamError(PrecodecError):
     """A precodec-specific bitstream is corrupt, truncated or from another version/model."""
 
 
+class BitstreamMismatchError(BitstreamError):
+    """A well-formed stream from another format version or model than the one installed."""
+
+
 class TargetUnreachableError(PrecodecError):
     """The quality target cannot be reached with the allowed encoders and settings."""
+
+
+class CorruptStreamError(BitstreamError):
+    """Zstd (or precodec typed-container) input is corrupt, truncated or not of that format."""
+
+
+class DictionaryError(PrecodecError):
+    """A Zstd frame needs a dictionary that was not given, or another one; the message names the ids."""
+
+
+class DecompressionLimitError(PrecodecError):
+    """Decompressed output would exceed the configured limit (decompression-bomb guard)."""

@@ -55,6 +55,7 @@ REGISTRY: dict[str, PluginEntry] = {
         PluginEntry("jpegli", "precodec.plugins.jpegli", "JpegliCodec", "jpeg", "anchors"),
         PluginEntry("avif", "precodec.plugins.avif", "AvifCodec", "avif"),
         PluginEntry("zstd", "precodec.plugins.zstd", "ZstdCodec", "zstd"),
+        PluginEntry("learned", "precodec.plugins.learned", "LearnedCodec", "learned", "learned"),
     )
 }
 

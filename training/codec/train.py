@@ -1,0 +1,155 @@
+"""Train the variable-rate mean-scale hyperprior shipped as precodec's learned codec.
+
+Data: every image under ``../shared/datasets/train`` (bsds432 + wikipedia;
+never Kodak), random 128x128 crops with random flips, seeded.  Each sample of
+a batch draws a random rate point; loss = lambda_r * 255^2 * MSE + bpp.
+
+Resumable: a checkpoint is written every ``--ckpt-minutes`` minutes (and at
+the end) to ``<run>/last.pt``; rerunning the same command resumes from it.
+
+Command used for the shipped model (2 shared CPU cores, background)::
+
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 \
+      /work/venv/bin/python training/codec/train.py --run training/runs/codec \
+      --minutes 78 --lr 4e-4 > training/runs/codec.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model import LAMBDAS, HyperCodec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "train"
+
+
+def load_images(root: Path) -> tuple[list[np.ndarray], list[str]]:
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    files = [p for p in files if "kodak" not in str(p).lower()]
+    imgs = []
+    for p in files:
+        with Image.open(p) as im:
+            imgs.append(np.asarray(im.convert("RGB")))
+    return imgs, [str(p.relative_to(root)) for p in files]
+
+
+def batch(imgs, rng: np.random.Generator, bs: int, size: int) -> torch.Tensor:
+    out = np.empty((bs, size, size, 3), np.uint8)
+    for i in range(bs):
+        im = imgs[rng.integers(len(imgs))]
+        h, w = im.shape[:2]
+        y = rng.integers(0, h - size + 1)
+        x = rng.integers(0, w - size + 1)
+        c = im[y : y + size, x : x + size]
+        if rng.random() < 0.5:
+            c = c[:, ::-1]
+        if rng.random() < 0.5:
+            c = c[::-1]
+        out[i] = c
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--run", type=Path, default=ROOT / "training" / "runs" / "codec")
+    ap.add_argument("--minutes", type=float, default=60.0, help="stop after this much wall time (this invocation)")
+    ap.add_argument("--max-steps", type=int, default=10**9)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--seed", type=int, default=20240607)
+    ap.add_argument("--ckpt-minutes", type=float, default=4.0)
+    ap.add_argument("--N", type=int, default=48)
+    ap.add_argument("--M", type=int, default=64)
+    ap.add_argument("--decay-at", type=float, default=0.8,
+                    help="fraction of --minutes after which the learning rate drops to lr/4")
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    args.run.mkdir(parents=True, exist_ok=True)
+    imgs, names = load_images(args.data)
+    print(f"{len(imgs)} training images from {args.data}", flush=True)
+    (args.run / "data.json").write_text(json.dumps({"root": str(args.data), "files": names}, indent=0))
+
+    model = HyperCodec(args.N, args.M)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    ck = args.run / "last.pt"
+    rng = np.random.default_rng(args.seed)
+    if ck.exists():
+        state = torch.load(ck, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        rng = np.random.default_rng([args.seed, step])  # reseed deterministically per resume point
+        torch.manual_seed(args.seed + step)
+        print(f"resumed at step {step}", flush=True)
+    for g in opt.param_groups:
+        g["lr"] = args.lr
+    lambdas = torch.tensor(LAMBDAS)
+
+    def save():
+        tmp = ck.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "args": {k: str(v) for k, v in vars(args).items()}}, tmp)
+        os.replace(tmp, ck)
+
+    t0 = time.time()
+    last_ck = t0
+    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    model.train()
+    decayed = False
+    while step < args.max_steps and time.time() - t0 < args.minutes * 60:
+        if not decayed and time.time() - t0 > args.decay_at * args.minutes * 60:
+            for g in opt.param_groups:
+                g["lr"] = args.lr / 4
+            decayed = True
+            print(f"step {step}: learning rate -> {args.lr / 4:g}", flush=True)
+        x = batch(imgs, rng, args.batch, args.size)
+        r = torch.from_numpy(rng.integers(0, len(LAMBDAS), args.batch))
+        x_hat, y_lik, z_lik = model(x, r)
+        npx = x.shape[2] * x.shape[3]
+        bits = -(torch.log2(y_lik.clamp_min(1e-9)).sum((1, 2, 3)) + torch.log2(z_lik.clamp_min(1e-9)).sum((1, 2, 3)))
+        bpp = bits / npx
+        mse = ((x_hat - x) ** 2).mean((1, 2, 3))
+        loss = (lambdas[r] * 255.0**2 * mse + bpp).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        acc["loss"] += loss.item()
+        acc["bpp"] += bpp.mean().item()
+        acc["psnr"] += (-10 * torch.log10(mse.clamp_min(1e-10))).mean().item()
+        acc["n"] += 1
+        if step % 100 == 0:
+            n = acc["n"]
+            el = time.time() - t0
+            print(f"step {step} loss {acc['loss']/n:.4f} bpp {acc['bpp']/n:.3f} psnr {acc['psnr']/n:.2f} "
+                  f"({el/60:.1f} min)", flush=True)
+            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+        if time.time() - last_ck > args.ckpt_minutes * 60:
+            save()
+            last_ck = time.time()
+    save()
+    print(f"done at step {step}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

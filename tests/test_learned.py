@@ -118,6 +118,18 @@ def test_alpha_and_bad_modes_refused():
         learned.encode("not an image")
 
 
+def test_tiled_transforms_match_whole_frame(monkeypatch):
+    big = _photo(200, 264, seed=5)
+    whole = learned.encode(big, rate=3)
+    monkeypatch.setattr(learned, "TILE", 5)  # force tiling: 13x17 latents -> 3x4 tiles
+    tiled = learned.encode(big, rate=3)
+    a, b = np.asarray(learned.decode(whole), np.int16), np.asarray(learned.decode(tiled), np.int16)
+    assert abs(len(whole) - len(tiled)) <= 16
+    assert np.abs(a - b).max() <= 2 and np.mean(a != b) < 0.01
+    monkeypatch.setattr(learned, "TILE", 64)
+    assert np.abs(np.asarray(learned.decode(tiled), np.int16) - b).max() <= 2
+
+
 # ---- target quality -----------------------------------------------------
 
 

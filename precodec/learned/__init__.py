@@ -112,6 +112,37 @@ def _to_array(image: Any) -> tuple[np.ndarray, str]:
     raise UnsupportedModeError(f"image mode {mode!r} is not supported by the learned codec (use L or RGB)")
 
 
+TILE = 64  # latents per tile side (1024 pixels); larger images are run in overlapping tiles
+_MARGIN = 4  # latents of context on each side (the transforms' reach is about 2 latents)
+
+
+def _tiled(fn: Any, a: np.ndarray, *, up: bool) -> np.ndarray:
+    """Run a transform (x16 up or /16 down) in overlapping tiles so memory stays bounded."""
+    f = 16
+    h, w = (a.shape[2], a.shape[3]) if up else (a.shape[2] // f, a.shape[3] // f)
+    if h <= TILE and w <= TILE:
+        return fn(a)
+    out = None
+    for i in range(0, h, TILE):
+        for j in range(0, w, TILE):
+            i0, i1 = max(0, i - _MARGIN), min(h, i + TILE + _MARGIN)
+            j0, j1 = max(0, j - _MARGIN), min(w, j + TILE + _MARGIN)
+            ni, nj = min(TILE, h - i), min(TILE, w - j)
+            if up:
+                t = fn(a[:, :, i0:i1, j0:j1])
+                if out is None:
+                    out = np.empty((1, t.shape[1], h * f, w * f), np.float32)
+                oi, oj = (i - i0) * f, (j - j0) * f
+                out[:, :, i * f : (i + ni) * f, j * f : (j + nj) * f] = t[:, :, oi : oi + ni * f, oj : oj + nj * f]
+            else:
+                t = fn(a[:, :, i0 * f : i1 * f, j0 * f : j1 * f])
+                if out is None:
+                    out = np.empty((1, t.shape[1], h, w), np.float32)
+                out[:, :, i : i + ni, j : j + nj] = t[:, :, i - i0 : i - i0 + ni, j - j0 : j - j0 + nj]
+    assert out is not None
+    return out
+
+
 def _check_rate(rate: Any, n: int) -> int:
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
         raise OptionError(f"rate must be an integer rate point 0..{n - 1}, got {rate!r}")
@@ -129,7 +160,7 @@ def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel) ->
     H, W = -(-h // d) * d, -(-w // d) * d
     x = np.pad(rgb, ((0, H - h), (0, W - w), (0, 0)), mode="edge")
     x = x.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-    y = model.analysis(x) * model.gain(rate)
+    y = _tiled(model.analysis, x, up=False) * model.gain(rate)
     zmax = int(model.codec["zmax"])
     z = np.clip(np.rint(model.hyper_analysis(y)), -zmax, zmax).astype(np.int64)
     mean_q, idx = model.hyper_synthesis(z)
@@ -311,7 +342,7 @@ def decode(data: bytes, *, threads: int | None = None, max_pixels: int | None = 
 def _synthesise(y_hat: np.ndarray, h: container.Header, model: LearnedModel) -> Any:
     from PIL import Image
 
-    x = model.synthesis((y_hat * model.igain(h.rate)).astype(np.float32))
+    x = _tiled(model.synthesis, (y_hat * model.igain(h.rate)).astype(np.float32), up=True)
     x = np.clip(np.rint(x[0, :, : h.height, : h.width] * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
     im = Image.fromarray(np.ascontiguousarray(x), "RGB")
     return im.convert("L") if h.mode == "L" else im

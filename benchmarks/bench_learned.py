@@ -1,0 +1,302 @@
+"""Benchmark the opt-in learned codec against JPEG (libjpeg-turbo 4:2:0 / 4:4:4), jpegli, mozjpeg and AVIF.
+
+On ``../shared/datasets/kodak`` (evaluation only): rate-distortion curves in
+PSNR (RGB) and SSIMULACRA2, Bjontegaard-delta rates of the learned codec
+against every anchor (negative = fewer bits at equal quality), encode and
+decode time per megapixel with 1 and 2 threads as ratios to JPEG and AVIF
+measured in the same run, and the model size.
+
+    /work/venv/bin/python benchmarks/bench_learned.py [--images 24] [--speed-images 6]
+
+Anchors are cached in ``results/learned_anchors.json`` (keyed by images and
+settings); ``--fresh`` recomputes them.  Writes ``results/learned.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+KODAK = HERE.parent.parent / "shared" / "datasets" / "kodak"
+
+JPEG_Q = [10, 20, 30, 40, 50, 65, 80, 90]
+AVIF_Q = [10, 20, 30, 40, 50, 60, 75]
+ANCHORS = {
+    "jpeg-420": ("jpeg", {"subsampling": "4:2:0"}, "quality", JPEG_Q),
+    "jpeg-444": ("jpeg", {"subsampling": "4:4:4"}, "quality", JPEG_Q),
+    "jpegli": ("jpegli", {}, "quality", JPEG_Q),
+    "mozjpeg": ("mozjpeg", {}, "quality", JPEG_Q),
+    "avif-s6": ("avif", {"speed": 6, "subsampling": "4:2:0"}, "quality", AVIF_Q),
+}
+
+
+def scores(ref: np.ndarray, dec: Image.Image) -> tuple[float, float]:
+    from precodec.metrics import score
+
+    d = np.asarray(dec.convert("RGB"))
+    return float(score("psnr", ref, d)), float(score("ssimulacra2", ref, d))
+
+
+def bd_rate(r1, q1, r2, q2) -> float | None:
+    """Bjontegaard delta rate (%) of curve 2 against curve 1 (cubic fit of log-rate over quality)."""
+    r1, q1, r2, q2 = map(np.asarray, (r1, q1, r2, q2))
+    lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
+    if hi - lo <= 0 or len(r1) < 4 or len(r2) < 4:
+        return None
+    p1 = np.polyfit(q1, np.log(r1), 3)
+    p2 = np.polyfit(q2, np.log(r2), 3)
+    i1 = np.polyval(np.polyint(p1), hi) - np.polyval(np.polyint(p1), lo)
+    i2 = np.polyval(np.polyint(p2), hi) - np.polyval(np.polyint(p2), lo)
+    return float((np.exp((i2 - i1) / (hi - lo)) - 1) * 100)
+
+
+def run_anchors(images: list[Path]) -> dict:
+    from precodec.plugins import available_codecs, get_codec
+
+    out: dict = {}
+    have = available_codecs()
+    for name, (backend, fixed, knob, values) in ANCHORS.items():
+        if backend not in have:
+            print(f"{name}: backend {backend!r} not installed, skipped", flush=True)
+            continue
+        c = get_codec(backend)
+        rows = []
+        for v in values:
+            per = []
+            for p in images:
+                ref = np.asarray(Image.open(p).convert("RGB"))
+                params = dict(fixed, **{knob: v})
+                if backend == "avif":
+                    params["speed"] = 6
+                data = c.encode(ref, params)
+                ps, s2 = scores(ref, c.decode(data))
+                per.append({"image": p.name, "bpp": len(data) * 8 / (ref.shape[0] * ref.shape[1]), "psnr": ps,
+                            "ssimulacra2": s2})
+            rows.append({knob: v, "images": per})
+            print(f"{name} {knob}={v}: {np.mean([x['bpp'] for x in per]):.3f} bpp", flush=True)
+        out[name] = {"backend": backend, "params": fixed, "points": rows, "versions": c.versions()}
+    return out
+
+
+def run_learned(images: list[Path]) -> dict:
+    from precodec import learned
+
+    rows = []
+    for r in range(learned.RATE_POINTS):
+        per = []
+        for p in images:
+            ref = np.asarray(Image.open(p).convert("RGB"))
+            data = learned.encode(ref, rate=r)
+            ps, s2 = scores(ref, learned.decode(data))
+            per.append({"image": p.name, "bpp": len(data) * 8 / (ref.shape[0] * ref.shape[1]), "psnr": ps,
+                        "ssimulacra2": s2})
+        rows.append({"rate": r, "images": per})
+        print(f"learned rate={r}: {np.mean([x['bpp'] for x in per]):.3f} bpp "
+              f"{np.mean([x['psnr'] for x in per]):.2f} dB", flush=True)
+    return {"points": rows, "info": learned.info()}
+
+
+def _median_time(fn, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def run_speed(images: list[Path], repeats: int) -> dict:
+    """ms per megapixel, encode and decode, 1 and 2 threads, interleaved per image."""
+    import PIL.AvifImagePlugin as avif_mod
+
+    from precodec import learned
+
+    res: dict = {}
+    for threads in (1, 2):
+        acc = {k: [] for k in ("learned_enc", "learned_dec", "jpeg_enc", "jpeg_dec", "avif_enc", "avif_dec")}
+        for p in images:
+            ref = np.asarray(Image.open(p).convert("RGB"))
+            mp = ref.shape[0] * ref.shape[1] / 1e6
+            im = Image.fromarray(ref)
+            learned.decode(learned.encode(ref, rate=3, threads=threads), threads=threads)  # warm sessions
+            d = learned.encode(ref, rate=3, threads=threads)
+            acc["learned_enc"].append(_median_time(lambda: learned.encode(ref, rate=3, threads=threads), repeats) / mp)
+            acc["learned_dec"].append(_median_time(lambda: learned.decode(d, threads=threads), repeats) / mp)
+
+            def jpeg_enc():
+                b = io.BytesIO()
+                im.save(b, "JPEG", quality=75, subsampling=2)
+                return b.getvalue()
+
+            j = jpeg_enc()
+            acc["jpeg_enc"].append(_median_time(jpeg_enc, repeats) / mp)
+            acc["jpeg_dec"].append(_median_time(lambda: Image.open(io.BytesIO(j)).load(), repeats) / mp)
+
+            def avif_enc():
+                b = io.BytesIO()
+                im.save(b, "AVIF", quality=50, speed=6, max_threads=threads)
+                return b.getvalue()
+
+            a = avif_enc()
+            acc["avif_enc"].append(_median_time(avif_enc, repeats) / mp)
+            old = avif_mod.DEFAULT_MAX_THREADS
+            avif_mod.DEFAULT_MAX_THREADS = threads
+            try:
+                acc["avif_dec"].append(_median_time(lambda: Image.open(io.BytesIO(a)).load(), repeats) / mp)
+            finally:
+                avif_mod.DEFAULT_MAX_THREADS = old
+        ms = {k: 1000 * float(np.mean(v)) for k, v in acc.items()}
+        res[str(threads)] = {
+            "ms_per_mp": ms,
+            "learned_vs_jpeg": {"encode": ms["learned_enc"] / ms["jpeg_enc"], "decode": ms["learned_dec"] / ms["jpeg_dec"]},
+            "learned_vs_avif": {"encode": ms["learned_enc"] / ms["avif_enc"], "decode": ms["learned_dec"] / ms["avif_dec"]},
+            "kodak_decode_s": ms["learned_dec"] * 0.393216 / 1000,
+        }
+        print(f"threads={threads}: {json.dumps(res[str(threads)])}", flush=True)
+    return res
+
+
+def curve(points, knob_rows) -> dict:
+    return {
+        "bpp": [float(np.mean([x["bpp"] for x in r["images"]])) for r in knob_rows],
+        "psnr": [float(np.mean([x["psnr"] for x in r["images"]])) for r in knob_rows],
+        "ssimulacra2": [float(np.mean([x["ssimulacra2"] for x in r["images"]])) for r in knob_rows],
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kodak", type=Path, default=KODAK)
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--speed-images", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--fresh", action="store_true", help="recompute the cached anchors")
+    ap.add_argument("--anchors-only", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    images = sorted(args.kodak.glob("*.png"))[: args.images]
+    if not images:
+        print(f"no images in {args.kodak}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = args.out / "learned_anchors.json"
+    key = {"images": [p.name for p in images], "anchors": {k: [v[0], v[1], v[3]] for k, v in ANCHORS.items()}}
+    anchors = None
+    if cache.exists() and not args.fresh:
+        c = json.loads(cache.read_text())
+        if c.get("key") == key:
+            anchors = c["anchors"]
+            print(f"anchors from cache {cache}", flush=True)
+    if anchors is None:
+        anchors = run_anchors(images)
+        cache.write_text(json.dumps({"key": key, "anchors": anchors,
+                                     "command": "python " + " ".join(sys.argv)}, indent=1))
+    if args.anchors_only:
+        return 0
+    lrn = run_learned(images)
+    speed = run_speed(images[: args.speed_images], args.repeats)
+
+    curves = {"learned": curve(None, lrn["points"])}
+    for name, a in anchors.items():
+        curves[name] = curve(None, a["points"])
+    bd = {}
+    for name in anchors:
+        bd[name] = {m: bd_rate(curves[name]["bpp"], curves[name][m], curves["learned"]["bpp"], curves["learned"][m])
+                    for m in ("psnr", "ssimulacra2")}
+    from precodec import models
+
+    info = lrn["info"]
+    man = models.manifest(f"{info['model']}-synthesis")
+    result = {
+        "command": "python benchmarks/bench_learned.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "images": [p.name for p in images],
+        "speed_images": [p.name for p in images[: args.speed_images]],
+        "model": {**info, "architecture": man.get("architecture"), "training_steps": man.get("training", {}).get("steps")},
+        "curves": curves,
+        "bd_rate_learned_vs": bd,
+        "speed": speed,
+        "learned_points": lrn["points"],
+        "anchor_points": anchors,
+    }
+    (args.out / "learned.json").write_text(json.dumps(result, indent=1))
+    write_md(result, args.out / "learned.md")
+    plot(curves, args.out / "learned.png")
+    print((args.out / "learned.md").read_text())
+    return 0
+
+
+def write_md(r: dict, path: Path) -> None:
+    f = lambda v: "n/a" if v is None else f"{v:+.1f}%"  # noqa: E731
+    L = []
+    L.append("# Learned codec (opt-in) on Kodak\n")
+    L.append(f"Command: `{r['command']}`  ")
+    m = r["model"]
+    L.append(f"Model: `{m['model']}` (id {m['model_id']}, digest {m['digest']}), {m['architecture']}, "
+             f"{m['training_steps']} training steps; ONNX files {m['bytes'] / 1e6:.2f} MB in total.  ")
+    L.append(f"Images: {len(r['images'])} Kodak images for RD; speed on {len(r['speed_images'])} of them.\n")
+    L.append("## BD-rate of the learned codec (negative = fewer bits at equal quality)\n")
+    L.append("| anchor | PSNR | SSIMULACRA2 |\n|---|---|---|")
+    for k, v in r["bd_rate_learned_vs"].items():
+        L.append(f"| {k} | {f(v['psnr'])} | {f(v['ssimulacra2'])} |")
+    L.append("\n## Rate-distortion points (means over images)\n")
+    L.append("| codec | setting | bpp | PSNR dB | SSIMULACRA2 |\n|---|---|---|---|---|")
+    c = r["curves"]["learned"]
+    for i in range(len(c["bpp"])):
+        L.append(f"| learned | rate {i} | {c['bpp'][i]:.3f} | {c['psnr'][i]:.2f} | {c['ssimulacra2'][i]:.2f} |")
+    for name, a in r["anchor_points"].items():
+        c = r["curves"][name]
+        for i, p in enumerate(a["points"]):
+            L.append(f"| {name} | q {p['quality']} | {c['bpp'][i]:.3f} | {c['psnr'][i]:.2f} | {c['ssimulacra2'][i]:.2f} |")
+    L.append("\n## Speed (ms per megapixel; ratios in the same run)\n")
+    L.append("| threads | learned enc | learned dec | JPEG enc | JPEG dec | AVIF s6 enc | AVIF dec | enc / JPEG | dec / JPEG "
+             "| enc / AVIF | dec / AVIF | Kodak decode s |\n|" + "---|" * 12)
+    for t, s in r["speed"].items():
+        ms = s["ms_per_mp"]
+        L.append(f"| {t} | {ms['learned_enc']:.0f} | {ms['learned_dec']:.0f} | {ms['jpeg_enc']:.1f} | {ms['jpeg_dec']:.1f} | "
+                 f"{ms['avif_enc']:.0f} | {ms['avif_dec']:.1f} | {s['learned_vs_jpeg']['encode']:.0f}x | "
+                 f"{s['learned_vs_jpeg']['decode']:.0f}x | {s['learned_vs_avif']['encode']:.2f}x | "
+                 f"{s['learned_vs_avif']['decode']:.1f}x | {s['kodak_decode_s']:.2f} |")
+    L.append("\nJPEG: Pillow/libjpeg-turbo q75 4:2:0 (single-threaded at both settings); AVIF: Pillow/libavif aom "
+             "speed 6 q50 with `max_threads`; learned: rate point 3, onnxruntime intra-op threads. The machine is "
+             "shared (2 cores, other jobs running), so absolute times are noisy; the ratios come from interleaved runs.")
+    L.append("\n![RD curves](learned.png)\n")
+    path.write_text("\n".join(L) + "\n")
+
+
+def plot(curves: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        print("matplotlib missing: no plot", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, m in zip(axes, ("psnr", "ssimulacra2")):
+        for name, c in curves.items():
+            ax.plot(c["bpp"], c[m], "o-" if name == "learned" else ".--", label=name, lw=2 if name == "learned" else 1)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB)" if m == "psnr" else "SSIMULACRA2")
+        ax.set_xlim(0, 2.0)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Kodak: learned codec (opt-in) vs stock encoders")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -148,7 +148,8 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
     xp[pad_lo : pad_lo + width] = x
     # s[n] = x[n - N - 1] + x[n + N - 1] for every n in [-N + 1, total)
     n0 = -n_rad + 1
-    s_all = xp[n0 - n_rad - 1 + pad_lo : total - n_rad - 1 + pad_lo] + xp[n0 + n_rad - 1 + pad_lo : total + n_rad - 1 + pad_lo]
+    lo, hi = n0 - n_rad - 1 + pad_lo, n0 + n_rad - 1 + pad_lo
+    s_all = xp[lo : lo + total - n0] + xp[hi : hi + total - n0]
 
     def s_at(n: int) -> np.ndarray:
         return s_all[n - n0]
@@ -190,21 +191,28 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
     if n_blocks:
         start = n
         sb = s_all[start - n0 : start - n0 + 4 * n_blocks].reshape(n_blocks, 4, m)
-        # input terms of each lane, all blocks at once: (blocks, 3, 4, M)
-        o_in = np.multiply(sb[:, None, 0:1, :], _MUL_IN.astype(_F32)[None, :, :, None])
-        for i in (1, 2, 3):
-            o_in[:, :, i:] = _fma(_MUL_IN[None, :, : 4 - i, None], sb[:, None, i : i + 1, :], o_in[:, :, i:])
+        o_in = np.empty((n_blocks, 3, 4, m), dtype=_F32)
+        a32 = _MUL_IN.astype(_F32)[:, :, None]
+        a64 = [_MUL_IN[:, : 4 - i, None] for i in range(4)]
         mpp = _MUL_PREV2[:, :, None]
         mp = _MUL_PREV[:, :, None]
         t = np.empty((3, 4, m), dtype=np.float64)
         for b in range(n_blocks):
+            # block b, kept in cache: input terms lane by lane, then the feedback
+            o = o_in[b]
+            s_b = sb[b]
+            np.multiply(s_b[0], a32, out=o)  # float32 multiply: one rounding
+            for i in (1, 2, 3):
+                ti = t[:, : 4 - i]
+                np.multiply(a64[i], s_b[i], out=ti)
+                ti += o[:, i:]
+                o[:, i:] = ti
             np.multiply(mpp, prev2[:, None, :], out=t)
-            t += o_in[b]
-            o = t.astype(_F32)
+            t += o
+            o[...] = t
             np.multiply(mp, prev[:, None, :], out=t)
             t += o
-            o = t.astype(_F32)
-            o_in[b] = o
+            o[...] = t
             prev2 = o[:, 2]
             prev = o[:, 3]
             if wanted:
@@ -232,7 +240,8 @@ def _vertical(x: np.ndarray) -> np.ndarray:
     xp[pad_lo : pad_lo + height] = x
     n0 = -n_rad + 1
     steps = height - n0
-    s_all = xp[n0 - n_rad - 1 + pad_lo : height - n_rad - 1 + pad_lo] + xp[n0 + n_rad - 1 + pad_lo : height + n_rad - 1 + pad_lo]
+    lo, hi = n0 - n_rad - 1 + pad_lo, n0 + n_rad - 1 + pad_lo
+    s_all = xp[lo : lo + steps] + xp[hi : hi + steps]
     # y[n] = n2 * s[n] + inner, inner = -d1 * y[n-1] - y[n-2]; each with one rounding.
     # n2 * s is exact in float64: precompute it for every step.
     n2s = np.multiply(_N2_F[None, :, None], s_all[:, None, :])  # (steps, 3, M) float64

@@ -1,0 +1,331 @@
+"""SSIMULACRA2: precodec's implementation against the reference C++ scores and the PyPI ``ssimulacra2``.
+
+Command (from the repository root)::
+
+    nice -n 10 /work/venv/bin/python benchmarks/bench_metrics.py --repeats 7
+
+Writes ``benchmarks/results/metrics.{json,md,png}``.
+
+1. Agreement: every pair of ``../shared/reference/ssimulacra2/scores*.csv``
+   (66 pairs, scored by the reference C++ tool, SSIMULACRA 2.1) is scored by
+   :func:`precodec.metrics.ssimulacra2` and by the PyPI package
+   ``ssimulacra2`` (``compute_ssimulacra2``); max / mean absolute deviation
+   from the reference for both.
+2. Speed on 768x512 Kodak pairs, both implementations in this process,
+   interleaved pair by pair, median of ``--repeats`` runs per pair:
+
+   * *end to end*: from the two PNG paths to the score (PNG decoding
+     included), since the PyPI function takes paths;
+   * *compute only*: decoded images in memory (the PyPI module's ``Image``
+     is pointed at a shim returning the already decoded images);
+   * *cached reference*: :class:`~precodec.metrics.Ssimulacra2Reference`
+     built once, then ``.score`` per candidate (the tuners' use).
+
+   Wall time and process CPU time (all threads) are both reported; the
+   machine is shared, so the ratios (PyPI / precodec, same run) are what
+   count.  PSNR / SSIM / MS-SSIM times are listed for scale.
+
+Kodak is evaluation-only: nothing here trains or tunes anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+REPO = HERE.parent
+
+
+def _shared(arg: str | None) -> Path:
+    for cand in [arg, os.environ.get("PRECODEC_SHARED"), str(REPO.parent / "shared")]:
+        if cand and (Path(cand) / "reference" / "ssimulacra2").is_dir():
+            return Path(cand)
+    sys.exit("../shared (reference scores) not found; pass --shared")
+
+
+def load_pairs(shared: Path) -> list[dict]:
+    folder = shared / "reference" / "ssimulacra2"
+    kodak = shared / "datasets" / "kodak"
+    pairs = []
+    for name, ref_dir in (("scores.csv", kodak), ("scores_small.csv", folder)):
+        with open(folder / name, newline="") as f:
+            for row in csv.DictReader(f):
+                pairs.append(
+                    {
+                        "reference": str(ref_dir / row["reference"]),
+                        "distorted": str(folder / row["distorted"]),
+                        "reference_score": float(row["ssimulacra2"]),
+                        "set": name,
+                    }
+                )
+    return pairs
+
+
+class _PreloadedImage:
+    """Stands in for ``PIL.Image`` inside the PyPI module: ``open`` returns decoded images."""
+
+    def __init__(self, cache: dict[str, Image.Image]) -> None:
+        self.cache = cache
+
+    def open(self, path):  # noqa: A003 - mirrors PIL.Image.open
+        return self.cache[str(path)]
+
+
+def _timed(fn) -> tuple[float, float, object]:
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def agreement(pairs: list[dict]) -> None:
+    from ssimulacra2 import compute_ssimulacra2
+
+    from precodec.metrics import ssimulacra2
+
+    for i, p in enumerate(pairs):
+        a = Image.open(p["reference"])
+        b = Image.open(p["distorted"])
+        p["precodec"] = ssimulacra2(a, b)
+        p["pypi"] = compute_ssimulacra2(p["reference"], p["distorted"])
+        print(
+            f"[{i + 1}/{len(pairs)}] {Path(p['distorted']).name}: ref {p['reference_score']:.4f} "
+            f"precodec {p['precodec']:.4f} pypi {p['pypi']:.4f}",
+            file=sys.stderr,
+        )
+
+
+def _summary(pairs: list[dict], key: str) -> dict:
+    dev = np.array([abs(p[key] - p["reference_score"]) for p in pairs])
+    worst = int(np.argmax(dev))
+    return {
+        "max_abs_dev": float(dev.max()),
+        "mean_abs_dev": float(dev.mean()),
+        "median_abs_dev": float(np.median(dev)),
+        "pairs_over_0.5": int((dev > 0.5).sum()),
+        "worst_pair": Path(pairs[worst]["distorted"]).name,
+    }
+
+
+def speed(pairs: list[dict], repeats: int) -> dict:
+    import ssimulacra2.ssimulacra2 as pypi_mod
+
+    from precodec.metrics import Ssimulacra2Reference, ms_ssim, psnr, ssim, ssimulacra2
+
+    by_ref: dict[str, list[dict]] = {}
+    for p in pairs:
+        if p["set"] == "scores.csv":
+            by_ref.setdefault(p["reference"], []).append(p)
+    # one distortion per Kodak image, cycling through the distortion kinds
+    chosen = [group[i % len(group)] for i, group in enumerate(by_ref.values())]
+    rows = {k: {"wall": [], "cpu": []} for k in ("pypi_e2e", "ours_e2e", "pypi_mem", "ours_mem", "ours_cached")}
+    classic = {k: [] for k in ("psnr", "ssim", "ms_ssim")}
+    for p in chosen:
+        ra, rb = p["reference"], p["distorted"]
+        a_img, b_img = Image.open(ra).convert("RGB"), Image.open(rb).convert("RGB")
+        a_img.load()
+        b_img.load()
+        a, b = np.asarray(a_img), np.asarray(b_img)
+        prepared = Ssimulacra2Reference(a)
+        shim = _PreloadedImage({ra: a_img, rb: b_img})
+        real_image = pypi_mod.Image
+        per = {k: {"wall": [], "cpu": []} for k in rows}
+        for _ in range(repeats):
+            tasks = {
+                "pypi_e2e": lambda: pypi_mod.compute_ssimulacra2(ra, rb),
+                "ours_e2e": lambda: ssimulacra2(Image.open(ra), Image.open(rb)),
+                "ours_mem": lambda: ssimulacra2(a, b),
+                "ours_cached": lambda: prepared.score(b),
+            }
+            for key, fn in tasks.items():
+                w, c, _ = _timed(fn)
+                per[key]["wall"].append(w)
+                per[key]["cpu"].append(c)
+            pypi_mod.Image = shim
+            try:
+                w, c, _ = _timed(lambda: pypi_mod.compute_ssimulacra2(ra, rb))
+            finally:
+                pypi_mod.Image = real_image
+            per["pypi_mem"]["wall"].append(w)
+            per["pypi_mem"]["cpu"].append(c)
+            for name, fn in (("psnr", psnr), ("ssim", ssim), ("ms_ssim", ms_ssim)):
+                w, _, _ = _timed(lambda: fn(a, b))
+                classic[name].append(w)
+        for key in rows:
+            rows[key]["wall"].append(statistics.median(per[key]["wall"]))
+            rows[key]["cpu"].append(statistics.median(per[key]["cpu"]))
+        print(f"timed {Path(rb).name}", file=sys.stderr)
+
+    def med_ms(key: str, kind: str) -> float:
+        return 1000 * statistics.median(rows[key][kind])
+
+    result = {
+        "pairs": [Path(p["distorted"]).name for p in chosen],
+        "size": "768x512",
+        "repeats": repeats,
+        "median_ms": {k: {"wall": med_ms(k, "wall"), "cpu": med_ms(k, "cpu")} for k in rows},
+        "classic_median_ms": {k: 1000 * statistics.median(v) for k, v in classic.items()},
+    }
+    ratios = {}
+    for label, ours in (("end_to_end", "ours_e2e"), ("compute_only", "ours_mem"), ("cached_reference", "ours_cached")):
+        base = "pypi_e2e" if label == "end_to_end" else "pypi_mem"
+        ratios[label] = {
+            kind: result["median_ms"][base][kind] / result["median_ms"][ours][kind] for kind in ("wall", "cpu")
+        }
+    result["speedup_vs_pypi"] = ratios
+    return result
+
+
+def plot(pairs: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref = np.array([p["reference_score"] for p in pairs])
+    ours = np.array([p["precodec"] for p in pairs])
+    pypi = np.array([p["pypi"] for p in pairs])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    lo, hi = min(ref.min(), pypi.min()) - 3, 101
+    ax1.plot([lo, hi], [lo, hi], color="0.7", lw=1)
+    ax1.scatter(ref, pypi, s=22, marker="x", color="tab:orange", label="PyPI ssimulacra2 0.3")
+    ax1.scatter(ref, ours, s=18, facecolors="none", edgecolors="tab:blue", label="precodec")
+    ax1.set_xlabel("reference C++ score (SSIMULACRA 2.1)")
+    ax1.set_ylabel("implementation score")
+    ax1.set_title("Scores on the 66 reference pairs")
+    ax1.legend()
+    order = np.argsort(ref)
+    x = np.arange(len(ref))
+    ax2.axhline(0, color="0.7", lw=1)
+    ax2.plot(x, (pypi - ref)[order], "x", color="tab:orange", label="PyPI - reference")
+    ax2.plot(x, (ours - ref)[order], "o", mfc="none", color="tab:blue", label="precodec - reference")
+    ax2.set_xlabel("pairs, sorted by reference score")
+    ax2.set_ylabel("score difference (points)")
+    ax2.set_title("Deviation from the reference")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def markdown(res: dict) -> str:
+    ag = res["agreement"]
+    sp = res["speed"]
+    lines = [
+        "# SSIMULACRA2: precodec vs the reference C++ tool and the PyPI package",
+        "",
+        f"Command: `{res['command']}`",
+        "",
+        f"Machine: {res['machine']['cpus']} CPUs, {res['machine']['platform']}, Python {res['machine']['python']}; "
+        "shared with other jobs, so compare ratios, not absolute times.",
+        "",
+        f"## Agreement with the reference scores ({ag['pairs']} pairs: 48 Kodak + 18 edge cases)",
+        "",
+        "| implementation | max abs dev | mean abs dev | median abs dev | pairs > 0.5 | worst pair |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for key, label in (("precodec", "precodec"), ("pypi", "PyPI ssimulacra2 0.3.0")):
+        s = ag[key]
+        lines.append(
+            f"| {label} | {s['max_abs_dev']:.4f} | {s['mean_abs_dev']:.4f} | {s['median_abs_dev']:.4f} "
+            f"| {s['pairs_over_0.5']} | {s['worst_pair']} |"
+        )
+    m = sp["median_ms"]
+    r = sp["speedup_vs_pypi"]
+    lines += [
+        "",
+        f"## Speed on {sp['size']} Kodak pairs ({len(sp['pairs'])} pairs, median of {sp['repeats']} runs each, "
+        "then median over pairs)",
+        "",
+        "| case | PyPI wall ms | precodec wall ms | speed-up (wall) | PyPI CPU ms | precodec CPU ms | speed-up (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, ours, base, key in (
+        ("end to end (PNG paths)", "ours_e2e", "pypi_e2e", "end_to_end"),
+        ("compute only (decoded images)", "ours_mem", "pypi_mem", "compute_only"),
+        ("cached reference (`Ssimulacra2Reference.score`)", "ours_cached", "pypi_mem", "cached_reference"),
+    ):
+        lines.append(
+            f"| {label} | {m[base]['wall']:.1f} | {m[ours]['wall']:.1f} | {r[key]['wall']:.2f}x "
+            f"| {m[base]['cpu']:.1f} | {m[ours]['cpu']:.1f} | {r[key]['cpu']:.2f}x |"
+        )
+    c = sp["classic_median_ms"]
+    lines += [
+        "",
+        f"For scale, on the same pairs (wall ms): PSNR {c['psnr']:.1f}, SSIM {c['ssim']:.1f}, "
+        f"MS-SSIM {c['ms_ssim']:.1f}.",
+        "",
+        "CPU time counts every thread (OpenCV may use several); the PyPI package is single-threaded numpy/scipy.",
+        "",
+        "![scores](metrics.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=None, help="path of ../shared (default: beside the repository)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed runs per pair and implementation")
+    ap.add_argument("--out", default=str(RESULTS), help="output folder")
+    args = ap.parse_args(argv)
+
+    import cv2
+    import ssimulacra2 as pypi_pkg
+
+    import precodec
+
+    shared = _shared(args.shared)
+    pairs = load_pairs(shared)
+    agreement(pairs)
+    spd = speed(pairs, args.repeats)
+    res = {
+        "command": "nice -n 10 /work/venv/bin/python benchmarks/bench_metrics.py"
+        + (f" --repeats {args.repeats}" if args.repeats != 7 else ""),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "precodec": precodec.__version__,
+            "pypi_ssimulacra2": pypi_pkg.__version__,
+        },
+        "agreement": {
+            "pairs": len(pairs),
+            "precodec": _summary(pairs, "precodec"),
+            "pypi": _summary(pairs, "pypi"),
+        },
+        "speed": spd,
+        "per_pair": [
+            {
+                "reference": Path(p["reference"]).name,
+                "distorted": Path(p["distorted"]).name,
+                "reference_score": p["reference_score"],
+                "precodec": round(p["precodec"], 6),
+                "pypi": round(p["pypi"], 6),
+            }
+            for p in pairs
+        ],
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / "metrics.md").write_text(markdown(res))
+    plot(pairs, out / "metrics.png")
+    print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -193,3 +193,35 @@ def test_dask_executor_on_a_local_cluster(run_cli, corpus, tmp_path):
         assert (out / "p2.jpg").exists() and (out / "sub" / "g.jpg").exists()
     finally:
         cluster.close()
+
+
+def test_progress_bar_on_a_terminal_plain_lines_otherwise():
+    import io
+
+    from precodec.batch import Progress
+
+    rec = {"source": "/a/b.jpg", "status": "written", "bytes_before": 100, "bytes_after": 60, "saving": 0.4}
+    tty, plain = io.StringIO(), io.StringIO()
+    for stream, is_tty in ((tty, True), (plain, False)):
+        p = Progress(2, stream, tty=is_tty)
+        p.update(rec)
+        p.update(rec)
+    assert tty.getvalue().startswith("\r[") and "2/2" in tty.getvalue() and tty.getvalue().endswith("\n")
+    lines = plain.getvalue().splitlines()
+    assert lines[0].startswith("[1/2] written") and "saved 40.0%" in lines[0] and "\r" not in plain.getvalue()
+
+
+def test_marker_is_found_only_in_headers():
+    import io
+
+    from precodec.batch import add_jpeg_marker
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(buf, "JPEG")
+    data = buf.getvalue()
+    assert not has_precodec_marker(data)
+    marked = add_jpeg_marker(data, "0.1.0 ssimulacra2:80")
+    assert has_precodec_marker(marked) and len(marked) - len(data) < 64
+    with Image.open(io.BytesIO(marked)) as im:
+        im.load()  # still a valid JPEG
+    assert not has_precodec_marker(data[:-2] + b"precodec " + data[-2:])  # text after the scan does not count

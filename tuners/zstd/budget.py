@@ -277,10 +277,23 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
                     predicted={"ratio": pred[19]["ratio"]},
                     reason="best ratio within the stock decoder's default limits" + (", long mode" if big else ""))
     if budget.kind == "ratio":
-        lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= budget.value * (1 + margin / 2)), 19)
+        want = budget.value * (1 + margin / 3)
+        lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= want), 19)
+        # check the prediction on the sample: step up until it holds, down while the level below holds too
+        i = LADDER.index(lv)
+        r = _measure_level(sample, lv)[2]
+        while r < want and i + 1 < len(LADDER):
+            i += 1
+            r = _measure_level(sample, LADDER[i])[2]
+        while i > 0:
+            r_below = _measure_level(sample, LADDER[i - 1])[2]
+            if r_below < want:
+                break
+            i, r = i - 1, r_below
+        lv = LADDER[i]
         return Plan(str(budget), lv, target_ratio=budget.value, features=feats,
-                    predicted={"ratio": pred[lv]["ratio"], "speed": pred[lv]["speed"]},
-                    reason=f"fastest level predicted to reach ratio {budget.value:g}")
+                    predicted={"ratio": r, "speed": pred[lv]["speed"]},
+                    reason=f"fastest level reaching ratio {budget.value:g} on the sample (predicted, then checked)")
     if budget.kind == "decompress":
         # decompression speed is measured on the sample at the candidates (cheap) - no online correction needed
         best = LADDER[0]
@@ -400,7 +413,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 new = min(cand, LADDER[min(idx + 1, len(LADDER) - 1)]) if cand > level else cand
             elif p.target_ratio:
                 cur = read / max(written + 64, 1)
-                if cur < p.target_ratio and idx + 1 < len(LADDER):
+                if cur < p.target_ratio * 1.01 and idx + 1 < len(LADDER):
                     new = LADDER[idx + 1]
                 elif cur > p.target_ratio * 1.15 and idx > 0:
                     new = LADDER[idx - 1]
@@ -420,6 +433,12 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     dst.write(out)
     written += len(out)
     elapsed = time.perf_counter() - t_start
+    ratio = read / max(written, 1)
+    met: bool | None = None
+    if p.target_ratio:
+        met = ratio >= p.target_ratio
+    elif p.target_speed:
+        met = read / max(elapsed, 1e-9) >= p.target_speed * 0.95
     return {
         "mode": "budget",
         "budget": p.budget,
@@ -431,7 +450,8 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         "frames": frames,
         "read": read,
         "written": written,
-        "ratio": read / max(written, 1),
+        "ratio": ratio,
+        "budget_met": met,
         "seconds": elapsed,
         "speed_MBps": read / max(elapsed, 1e-9) / 1e6,
         "plan_seconds": t_plan,

@@ -220,7 +220,7 @@ def decompress_stream(src: BinaryIO, dst: BinaryIO, *, dictionary: Any = None,
     return st
 
 
-def compress_typed(data: Any, *, layout: str = "auto", level: int = 3,
+def compress_typed(data: Any, *, layout: str = "auto", level: int = 1,
                    transforms: Mapping[str, str] | None = None) -> bytes:
     """Typed mode (opt-in): **the output is not a Zstd frame; stock zstd cannot read it.**
 
@@ -232,7 +232,7 @@ def compress_typed(data: Any, *, layout: str = "auto", level: int = 3,
     layout : str
         For bytes input.
     level : int
-        Zstd level behind the transforms.
+        Zstd level behind the transforms (default 1).
     transforms : mapping, optional
         Force transforms per column (columns input).
 

@@ -90,7 +90,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     how = c.add_mutually_exclusive_group()
     how.add_argument("-l", "--level", type=int, help="Zstd level (-7..22; default 3)")
     how.add_argument("--budget", help="let precodec choose for this budget (see below)")
-    how.add_argument("--typed", metavar="LAYOUT",
+    c.add_argument("--typed", metavar="LAYOUT",
                      help="OPT-IN typed mode for numeric columns: output is NOT readable by stock zstd")
     c.add_argument("--records", metavar="FRAMING", help="record mode: lines, jsonl, nul, len32 or sep:SEPARATOR")
     c.add_argument("--group", type=int, default=1, help="records per frame in record mode (default 1: each "
@@ -271,7 +271,7 @@ def _compress_one(args: argparse.Namespace, src: str, dst: str) -> dict[str, Any
             if args.typed:
                 data = fin.read()
                 t0 = time.perf_counter()
-                blob = pz.compress_typed(data, layout=args.typed, level=args.level or 3)
+                blob = pz.compress_typed(data, layout=args.typed, level=1 if args.level is None else args.level)
                 dt = time.perf_counter() - t0
                 fout.write(blob)
                 rec: dict[str, Any] = {"mode": "typed", "layout": args.typed, "read": len(data),
@@ -441,8 +441,8 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "compress":
         if args.group < 1:
             raise OptionError(f"--group {args.group!r} must be >= 1")
-        if args.typed and (args.records or args.dictionary or args.long):
-            raise OptionError("--typed cannot be combined with --records, --dict or --long")
+        if args.typed and (args.records or args.dictionary or args.long or args.budget):
+            raise OptionError("--typed cannot be combined with --records, --dict, --long or --budget")
         if args.budget and (args.records or args.dictionary):
             raise OptionError("--budget cannot be combined with --records or --dict")
         if args.typed and not args.quiet:

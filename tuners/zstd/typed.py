@@ -50,7 +50,7 @@ VERSION = 1
 NOTE = ("precodec typed container (opt-in typed mode): stock zstd cannot read this file; "
         "decode it with `precodec zstd decompress` or precodec.zstd.decompress()")
 TRANSFORMS = ("raw", "shuffle", "delta", "delta2", "xor", "decimal")
-_SAMPLE = 1 << 16  # elements tried per candidate
+_SAMPLE = 1 << 15  # elements tried per candidate
 
 
 def is_typed(data: bytes) -> bool:
@@ -194,7 +194,7 @@ def _pack(header: dict[str, Any], payloads: list[bytes]) -> bytes:
     return MAGIC + bytes([VERSION]) + len(hb).to_bytes(4, "little") + hb + b"".join(payloads)
 
 
-def compress_columns(columns: Mapping[str, Any], *, level: int = 3, transforms: Mapping[str, str] | None = None,
+def compress_columns(columns: Mapping[str, Any], *, level: int = 1, transforms: Mapping[str, str] | None = None,
                      _layout: dict[str, Any] | None = None, _tail: bytes = b"") -> bytes:
     """Compress named 1-D numeric columns into a typed container (stock zstd cannot read it).
 
@@ -203,7 +203,8 @@ def compress_columns(columns: Mapping[str, Any], *, level: int = 3, transforms: 
     columns : mapping of str to array-like
         Integer, float or bool 1-D arrays (never modified).
     level : int
-        Zstd level behind the transforms.
+        Zstd level behind the transforms (default 1: on byte planes it is both faster and, in our
+        measurements, smaller than level 3).
     transforms : mapping of str to str, optional
         Force a transform per column (``"delta"``, ``"shuffle"``...); others are chosen on a sample.
 
@@ -249,7 +250,7 @@ def compress_columns(columns: Mapping[str, Any], *, level: int = 3, transforms: 
     return _pack(header, payloads)
 
 
-def compress_typed_bytes(data: bytes, layout: str = "auto", *, level: int = 3) -> bytes:
+def compress_typed_bytes(data: bytes, layout: str = "auto", *, level: int = 1) -> bytes:
     """Raw bytes of row-major records (numpy struct ``layout`` like ``"<u4,<i8"``, or ``"auto"``) -> container.
 
     ``auto`` detects one column of 1, 2, 4 or 8-byte little-endian integers,

@@ -1,0 +1,208 @@
+"""Content guard: is this a photograph, or something a photo denoiser must not touch?
+
+Learned denoisers fail confidently on content unlike their training data: a
+thin line in a schematic, a glyph edge in a screenshot, a lesion edge on a
+scan.  :func:`classify` tells photographs from
+
+- ``"grey"``: single-channel imagery (CT/X-ray slices, microscopy, scanned
+  text, black-and-white images): the denoiser was trained on colour photos;
+- ``"synthetic"``: screenshots, text, schematics, charts, line and pixel art
+  (few distinct colours, large exactly flat areas, exact repeats);
+- ``"medical"``: colour medical imagery recognisable without a model (fundus
+  photographs: a dominant red-orange hue inside a black mask; stained histology:
+  a pale background dominated by stain hues);
+- ``"photo"``: everything else.
+
+It uses hand-made features only (no model), computed on a copy reduced to at
+most about one megapixel by *nearest-neighbour* sampling, which keeps exact
+colours and flat runs intact; cost is a few ms.  The thresholds were set on
+the training photographs (every one must pass as ``photo`` with a margin) and on
+what a screenshot or a schematic is, by construction; ``ood-dev`` is only used to
+report how the guard does (see ``benchmarks/results/denoise.md``).
+
+Example
+-------
+>>> import numpy as np
+>>> from precodec.preproc.content import classify
+>>> img = np.full((64, 64, 3), 255, np.uint8); img[20:22, :] = (200, 0, 0)  # a red line on white
+>>> classify(img).label
+'synthetic'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptionError
+
+__all__ = ["ContentClass", "classify", "content_features", "LABELS"]
+
+LABELS = ("photo", "grey", "synthetic", "medical")
+
+# thresholds (see module docstring for how they were set)
+GREY_CHROMA = 2.0          # mean |chroma| below this (8-bit units) -> single-channel
+GREY_SHARE = 0.995         # ... or this share of pixels with chroma <= 3
+FLAT_SYNTH = 0.45          # share of pixels exactly equal to both right and lower neighbours
+TOP_COLOURS_SYNTH = 0.60   # share of pixels covered by the 16 most frequent colours
+UNIQUE_SYNTH = 0.02        # distinct colours per pixel (on the reduced copy)
+TOP_COLOURS_BLUR = 0.95    # share covered by the 16 most frequent colours after a blur and 32-level
+                           # quantisation: survives noise added to a screenshot or a schematic
+MASK_BLACK = 0.15          # share of near-black pixels for a fundus-like mask
+RED_HUE = 0.85             # share of non-dark pixels with a red-orange hue (fundus)
+
+
+@dataclass(frozen=True)
+class ContentClass:
+    """Result of :func:`classify`.
+
+    Attributes
+    ----------
+    label : str
+        One of :data:`LABELS`.
+    is_photo : bool
+    reason : str
+        Which feature decided, in words.
+    features : dict
+        The measured features (JSON-serialisable).
+    """
+
+    label: str
+    reason: str
+    features: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_photo(self) -> bool:
+        return self.label == "photo"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "reason": self.reason, "features": dict(self.features)}
+
+
+def _reduce(a: np.ndarray, max_pixels: int) -> np.ndarray:
+    h, w = a.shape[:2]
+    step = int(np.ceil(np.sqrt(h * w / max_pixels))) if h * w > max_pixels else 1
+    if step == 1:
+        return a
+    # keep 2x2 neighbourhoods intact (flatness is measured between neighbours): take
+    # rows/columns in adjacent pairs
+    ys = np.arange(0, h - 1, step)
+    xs = np.arange(0, w - 1, step)
+    ys = np.stack([ys, ys + 1], 1).ravel()
+    xs = np.stack([xs, xs + 1], 1).ravel()
+    return a[ys][:, xs]
+
+
+def content_features(image: np.ndarray, *, max_pixels: int = 262_144) -> dict[str, float]:
+    """Hand features used by :func:`classify` (all in [0, 1] or 8-bit units).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
+    max_pixels : int
+        Work on a nearest-neighbour reduced copy of at most about this size.
+
+    Returns
+    -------
+    dict
+        ``chroma_mean``, ``grey_share``, ``flat_share``, ``top16_share``,
+        ``unique_per_px``, ``top16_share_blur``, ``black_share``, ``red_share``, ``saturation``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = content_features(np.zeros((8, 8, 3), np.uint8))
+    >>> f["flat_share"]
+    1.0
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[..., :3]
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise OptionError(f"content_features needs a uint8 (H, W) or (H, W, 3) array, got {a.dtype} {a.shape}")
+    a = _reduce(a, max_pixels)
+    h, w = a.shape[:2]
+    ai = a.astype(np.int16)
+    mx, mn = ai.max(axis=2), ai.min(axis=2)
+    chroma = mx - mn
+    packed = (a[..., 0].astype(np.uint32) << 16) | (a[..., 1].astype(np.uint32) << 8) | a[..., 2]
+    if h > 1 and w > 1:
+        eq_r = packed[:-1, :-1] == packed[:-1, 1:]
+        eq_d = packed[:-1, :-1] == packed[1:, :-1]
+        flat = float((eq_r & eq_d).mean())
+    else:
+        flat = 1.0
+    _, counts = np.unique(packed, return_counts=True)
+    counts = np.sort(counts)[::-1]
+    n = packed.size
+    import cv2
+
+    q = (cv2.GaussianBlur(a, (0, 0), 1.0) >> 3).astype(np.uint32)
+    qp = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+    qcounts = np.sort(np.bincount(qp.ravel(), minlength=1 << 15))[::-1]
+    dark = mx < 20
+    nondark = ~dark
+    # red-orange hue: R clearly the largest, B the smallest, G between
+    r, g, b = ai[..., 0], ai[..., 1], ai[..., 2]
+    red = (r > g + 20) & (g >= b - 5) & nondark
+    sat = np.where(mx > 0, chroma / np.maximum(mx, 1), 0)
+    return {
+        "chroma_mean": round(float(chroma.mean()), 3),
+        "grey_share": round(float((chroma <= 3).mean()), 4),
+        "flat_share": round(flat, 4),
+        "top16_share": round(float(counts[:16].sum() / n), 4),
+        "unique_per_px": round(float(len(counts) / n), 4),
+        "top16_share_blur": round(float(qcounts[:16].sum() / n), 4),
+        "black_share": round(float(dark.mean()), 4),
+        "red_share": round(float(red.sum() / max(1, nondark.sum())), 4),
+        "saturation": round(float(sat.mean()), 4),
+    }
+
+
+def classify(image: np.ndarray, *, max_pixels: int = 262_144) -> ContentClass:
+    """Tell photographs from content a photo denoiser must not touch.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
+    max_pixels : int
+        Size of the reduced copy the features are measured on.
+
+    Returns
+    -------
+    ContentClass
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> photo = np.clip(rng.normal(120, 40, (128, 128, 3)), 0, 255).astype(np.uint8)
+    >>> classify(photo).label
+    'photo'
+    >>> classify(photo[..., 0]).label
+    'grey'
+    """
+    a = np.asarray(image)
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
+        f = content_features(a.reshape(a.shape[0], a.shape[1]), max_pixels=max_pixels)
+        return ContentClass("grey", "single-channel image", f)
+    f = content_features(a, max_pixels=max_pixels)
+    if f["chroma_mean"] < GREY_CHROMA or f["grey_share"] > GREY_SHARE:
+        return ContentClass("grey", f"colour image with grey content (mean chroma {f['chroma_mean']:.1f})", f)
+    if f["flat_share"] > FLAT_SYNTH:
+        return ContentClass("synthetic", f"{f['flat_share']:.0%} of pixels in exactly flat areas", f)
+    if f["top16_share"] > TOP_COLOURS_SYNTH:
+        return ContentClass("synthetic", f"16 colours cover {f['top16_share']:.0%} of the pixels", f)
+    if f["unique_per_px"] < UNIQUE_SYNTH:
+        return ContentClass("synthetic", f"only {f['unique_per_px']:.3f} distinct colours per pixel", f)
+    if f["top16_share_blur"] > TOP_COLOURS_BLUR:
+        return ContentClass("synthetic", f"16 colours cover {f['top16_share_blur']:.0%} of the smoothed image", f)
+    if f["black_share"] > MASK_BLACK and f["red_share"] > RED_HUE:
+        return ContentClass("medical", "red-orange field inside a black mask (fundus-like)", f)
+    return ContentClass("photo", "no synthetic, single-channel or medical signature", f)

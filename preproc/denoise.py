@@ -1,0 +1,128 @@
+"""Learned denoiser inference: onnxruntime, tiled with overlap, bounded memory.
+
+The shipped model (``precodec/models/denoiser.onnx``, see its manifest) is a small
+FFDNet-like CNN working on the four half-resolution phases of the RGB image,
+conditioned on a per-channel noise level.  Large images are processed in tiles
+of ``tile`` pixels plus a ``margin`` of context on each side (larger than the
+network's receptive field, so tiling gives the same pixels as one pass, up to
+float rounding); only one tile's tensors are alive at a time, so memory stays
+bounded whatever the image size.
+
+Example
+-------
+>>> import numpy as np
+>>> from precodec.preproc.denoise import denoise_array
+>>> rng = np.random.default_rng(0)
+>>> clean = np.full((64, 96, 3), 128, np.uint8)
+>>> noisy = np.clip(clean + rng.normal(0, 10, clean.shape), 0, 255).astype(np.uint8)
+>>> out = denoise_array(noisy, sigma=(10, 10, 10), threads=1)
+>>> out.shape, out.dtype, bool(np.abs(out.astype(int) - 128).mean() < np.abs(noisy.astype(int) - 128).mean() / 2)
+((64, 96, 3), dtype('uint8'), True)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import OptionError
+
+__all__ = ["MODEL", "MODEL_INT8", "denoise_array", "model_info"]
+
+MODEL = "denoiser"
+MODEL_INT8 = "denoiser_int8"
+PRECISIONS = ("fp32", "int8")
+_MAX_SIGMA = 50.0  # the model was trained up to ~25; beyond, clamp (record says so)
+
+
+def model_info(precision: str = "fp32") -> dict:
+    """Name, version and SHA-256 of the model used for ``precision`` (for the decision record)."""
+    from .. import models
+
+    name = _model_name(precision)
+    m = models.manifest(name)
+    return {"model": name, "version": m["version"], "sha256": m["sha256"]}
+
+
+def _model_name(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise OptionError(f"precision={precision!r} is not one of {list(PRECISIONS)}")
+    return MODEL if precision == "fp32" else MODEL_INT8
+
+
+def denoise_array(
+    image: np.ndarray,
+    *,
+    sigma: Sequence[float],
+    threads: int | None = None,
+    precision: str = "fp32",
+    tile: int = 512,
+    margin: int = 16,
+) -> np.ndarray:
+    """Denoise an 8-bit RGB image with the shipped model.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8 ``(H, W, 3)``; not modified.
+    sigma : sequence of 3 floats
+        Noise standard deviation of R, G, B in 8-bit units (the strength).
+    threads : int, optional
+        onnxruntime intra-op threads (default: onnxruntime's choice).
+    precision : {"fp32", "int8"}
+        Which build of the model to run.
+    tile : int
+        Tile side in pixels (even, >= 32); memory grows with its square.
+    margin : int
+        Context pixels around each tile (even, >= the receptive radius, 16).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(H, W, 3)``, a new array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> denoise_array(np.zeros((5, 7, 3), np.uint8), sigma=(0, 0, 0)).shape
+    (5, 7, 3)
+    """
+    from .. import models
+
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise OptionError(f"denoise_array needs a uint8 (H, W, 3) array, got {a.dtype} {a.shape}")
+    if not isinstance(tile, int) or tile < 32 or tile % 2:
+        raise OptionError(f"tile={tile!r} must be an even integer >= 32")
+    if not isinstance(margin, int) or margin < 0 or margin % 2:
+        raise OptionError(f"margin={margin!r} must be an even integer >= 0")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise OptionError(f"threads={threads!r} must be a positive integer")
+    sig = np.asarray(sigma, dtype=np.float32).reshape(-1)
+    if sig.size == 1:
+        sig = np.repeat(sig, 3)
+    if sig.size != 3 or not np.all(np.isfinite(sig)) or np.any(sig < 0):
+        raise OptionError(f"sigma={sigma!r} must be three non-negative numbers")
+    sig = np.minimum(sig, _MAX_SIGMA)[None, :]
+    sess = models.load(_model_name(precision), threads=threads)
+    h, w = a.shape[:2]
+    # the network works on 2x2 phases: pad odd sizes by replicating the last row/column
+    hp, wp = h + (h & 1), w + (w & 1)
+    src = a if (hp, wp) == (h, w) else np.pad(a, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")
+    out = np.empty((hp, wp, 3), np.uint8)
+    for y0 in range(0, hp, tile):
+        y1 = min(hp, y0 + tile)
+        ya, yb = max(0, y0 - margin), min(hp, y1 + margin)
+        for x0 in range(0, wp, tile):
+            x1 = min(wp, x0 + tile)
+            xa, xb = max(0, x0 - margin), min(wp, x1 + margin)
+            x = src[ya:yb, xa:xb].astype(np.float32)
+            x *= 1.0 / 255.0
+            x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+            y = sess.run(None, {"x": x, "sigma": sig})[0][0]
+            y = y[:, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
+            y = y.transpose(1, 2, 0) * 255.0 + 0.5
+            np.clip(y, 0, 255, out=y)
+            out[y0:y1, x0:x1] = y.astype(np.uint8)
+    return out[:h, :w] if (hp, wp) != (h, w) else out

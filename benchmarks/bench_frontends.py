@@ -175,9 +175,15 @@ def main() -> int:
 def _git_rev() -> str:
     import subprocess
 
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", HERE, *args], capture_output=True, text=True).stdout.strip()
+
     try:
-        return subprocess.run(["git", "-C", HERE, "log", "-1", "--format=%h %s", "--", "../precodec/pipeline.py",
-                               "../tuners"], capture_output=True, text=True).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        pipe = git("log", "-1", "--format=%h", "--", "../precodec/pipeline.py", "../tuners/search.py",
+                   "../tuners/predict.py")
+        dirty = git("status", "--porcelain", "--", "../precodec/pipeline.py", "../tuners")
+        return f"HEAD {head}, pipeline/search last changed in {pipe}" + (" (+ uncommitted changes)" if dirty else "")
     except OSError:
         return "?"
 

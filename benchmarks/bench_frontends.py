@@ -181,7 +181,7 @@ def _git_rev() -> str:
     try:
         head = git("rev-parse", "--short", "HEAD")
         pipe = git("log", "-1", "--format=%h", "--", "../precodec/pipeline.py", "../tuners/search.py",
-                   "../tuners/predict.py")
+                   "../tuners/predictor.py")
         dirty = git("status", "--porcelain", "--", "../precodec/pipeline.py", "../tuners")
         return f"HEAD {head}, pipeline/search last changed in {pipe}" + (" (+ uncommitted changes)" if dirty else "")
     except OSError:

@@ -196,7 +196,7 @@ def plot(pairs: list[dict], out: Path) -> None:
     ref = np.array([p["reference_score"] for p in pairs])
     ours = np.array([p["precodec"] for p in pairs])
     pypi = np.array([p["pypi"] for p in pairs])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5))
     lo, hi = min(ref.min(), pypi.min()) - 3, 101
     ax1.plot([lo, hi], [lo, hi], color="0.7", lw=1)
     ax1.scatter(ref, pypi, s=22, marker="x", color="tab:orange", label="PyPI ssimulacra2 0.3")
@@ -207,15 +207,21 @@ def plot(pairs: list[dict], out: Path) -> None:
     ax1.legend()
     order = np.argsort(ref)
     x = np.arange(len(ref))
-    ax2.axhline(0, color="0.7", lw=1)
-    ax2.plot(x, (pypi - ref)[order], "x", color="tab:orange", label="PyPI - reference")
-    ax2.plot(x, (ours - ref)[order], "o", mfc="none", color="tab:blue", label="precodec - reference")
-    ax2.set_xlabel("pairs, sorted by reference score")
-    ax2.set_ylabel("score difference (points)")
-    ax2.set_title("Deviation from the reference")
-    ax2.legend()
+    for ax, diff, style, colour, label in (
+        (ax2, pypi - ref, "x", "tab:orange", "PyPI - reference"),
+        (ax3, ours - ref, "o", "tab:blue", "precodec - reference"),
+    ):
+        ax.axhline(0, color="0.7", lw=1)
+        ax.plot(x, diff[order], style, mfc="none", color=colour)
+        ax.set_xlabel("pairs, sorted by reference score")
+        ax.set_ylabel("score difference (points)")
+        ax.set_title(f"{label} (max |d| {np.abs(diff).max():.3f})")
+    lim = max(0.5, float(np.abs(ours - ref).max()) * 1.2)
+    ax3.set_ylim(-lim, lim)
+    ax3.axhspan(-0.5, 0.5, color="tab:green", alpha=0.08, label="required: |d| <= 0.5")
+    ax3.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
 
 
 def markdown(res: dict) -> str:
@@ -278,7 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", default=None, help="path of ../shared (default: beside the repository)")
     ap.add_argument("--repeats", type=int, default=7, help="timed runs per pair and implementation")
     ap.add_argument("--out", default=str(RESULTS), help="output folder")
+    ap.add_argument("--replot", action="store_true", help="only redraw metrics.{md,png} from metrics.json")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.replot:
+        res = json.loads((out / "metrics.json").read_text())
+        (out / "metrics.md").write_text(markdown(res))
+        plot([{"reference_score": p["reference_score"], "precodec": p["precodec"], "pypi": p["pypi"]}
+              for p in res["per_pair"]], out / "metrics.png")
+        return 0
 
     import cv2
     import ssimulacra2 as pypi_pkg
@@ -318,7 +332,6 @@ def main(argv: list[str] | None = None) -> int:
             for p in pairs
         ],
     }
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / "metrics.md").write_text(markdown(res))

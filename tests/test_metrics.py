@@ -142,9 +142,10 @@ def test_pil_and_numpy_inputs_agree():
 
 def test_sixteen_bit_matches_eight_bit():
     a, b = photo(), noisy(photo(), 4)
-    assert ssimulacra2(a.astype(np.uint16) * 257, b.astype(np.uint16) * 257) == pytest.approx(
-        ssimulacra2(a, b), abs=1e-9
-    )
+    a16, b16 = a.astype(np.uint16) * 257, b.astype(np.uint16) * 257
+    assert ssimulacra2(a16, b16) == pytest.approx(ssimulacra2(a, b), abs=1e-9)
+    grey = Image.fromarray(a16[:, :, 1]).convert("I;16")
+    assert ssimulacra2(grey, grey) == 100.0
 
 
 def test_callers_arrays_are_not_modified():
@@ -165,6 +166,26 @@ def test_small_images_work_and_tiny_ones_are_refused():
     assert ssimulacra2(photo(8, 8), photo(8, 8)) == 100.0
     with pytest.raises(MetricInputError, match="8x8"):
         ssimulacra2(photo(7, 20), photo(7, 20))
+
+
+def test_scale_count_follows_the_reference_loop():
+    import sys
+
+    mod = sys.modules["precodec.metrics.ssimulacra2"]
+    # a scale is computed while the previous one is at least 8x8
+    assert mod._scale_count(512, 768) == 6
+    assert mod._scale_count(23, 17) == 3
+    assert mod._scale_count(16, 16) == 3
+    assert mod._scale_count(8, 8) == 2
+
+
+def test_downsampling_is_a_2x2_mean_with_clamped_edges():
+    from precodec.metrics._color import downsample2x
+
+    a = np.random.default_rng(0).random((5, 7, 3), dtype=np.float32)
+    p = np.pad(a, ((0, 1), (0, 1), (0, 0)), mode="edge").astype(np.float64)
+    want = (p[0::2, 0::2] + p[0::2, 1::2] + p[1::2, 0::2] + p[1::2, 1::2]) / 4
+    assert np.allclose(downsample2x(a), want, atol=1e-6)
 
 
 def test_bad_inputs_are_refused_clearly():

@@ -2,6 +2,11 @@
 
 All take ``(reference, distorted)`` as numpy uint8 arrays (H, W, 3) RGB or
 (H, W) grey, or PIL images, and return a float (higher is better).
+``uint16`` arrays and images with alpha are accepted too (see
+:mod:`precodec.metrics.classic` and :mod:`precodec.metrics.ssimulacra2` for
+the exact conventions).  To score many candidates against one original, build
+a :class:`Ssimulacra2Reference` once and call its ``score`` method: the
+original's half of the work is then done only once.
 
 Example
 -------

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = ["RADIUS", "KERNEL", "fir_blur", "iir_blur_batch"]
 
 _F32 = np.float32
+_CHUNK = 32  # vertical steps per precomputed chunk
 
 
 def _coefficients(sigma: float) -> tuple[int, np.ndarray, np.ndarray]:
@@ -191,15 +192,17 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
     if n_blocks:
         start = n
         sb = s_all[start - n0 : start - n0 + 4 * n_blocks].reshape(n_blocks, 4, m)
-        o_in = np.empty((n_blocks, 3, 4, m), dtype=_F32)
+        bufs = (np.empty((3, 4, m), dtype=_F32), np.empty((3, 4, m), dtype=_F32))
+        pair = np.empty((4, m), dtype=_F32)
         a32 = _MUL_IN.astype(_F32)[:, :, None]
         a64 = [_MUL_IN[:, : 4 - i, None] for i in range(4)]
         mpp = _MUL_PREV2[:, :, None]
         mp = _MUL_PREV[:, :, None]
         t = np.empty((3, 4, m), dtype=np.float64)
         for b in range(n_blocks):
-            # block b, kept in cache: input terms lane by lane, then the feedback
-            o = o_in[b]
+            # block b in cache-sized buffers (two, alternating: the previous
+            # block's last two outputs are still read)
+            o = bufs[b & 1]
             s_b = sb[b]
             np.multiply(s_b[0], a32, out=o)  # float32 multiply: one rounding
             for i in (1, 2, 3):
@@ -217,8 +220,9 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
             prev = o[:, 3]
             if wanted:
                 save(start + 4 * (b + 1), prev, prev2)
-        res = o_in[:, 0] + (o_in[:, 1] + o_in[:, 2])  # (blocks, 4, M)
-        out[start : start + 4 * n_blocks] = res.reshape(4 * n_blocks, m)
+            n_b = start + 4 * b
+            np.add(o[1], o[2], out=pair)
+            np.add(o[0], pair, out=out[n_b : n_b + 4])
     # scalar tails, one group of lines at a time
     for g, (p1, p2) in saved.items():
         lo, hi = spans[g]
@@ -243,23 +247,28 @@ def _vertical(x: np.ndarray) -> np.ndarray:
     lo, hi = n0 - n_rad - 1 + pad_lo, n0 + n_rad - 1 + pad_lo
     s_all = xp[lo : lo + steps] + xp[hi : hi + steps]
     # y[n] = n2 * s[n] + inner, inner = -d1 * y[n-1] - y[n-2]; each with one rounding.
-    # n2 * s is exact in float64: precompute it for every step.
-    n2s = np.multiply(_N2_F[None, :, None], s_all[:, None, :])  # (steps, 3, M) float64
-    ys = np.empty((steps, 3, m), dtype=_F32)
+    # n2 * s is exact in float64: precomputed per chunk of steps (bounded memory).
+    out = np.empty((steps, m), dtype=_F32)
     d1 = _D1_F[:, None]
+    n2 = _N2_F[None, :, None]
     y1 = np.zeros((3, m), dtype=_F32)
     y2 = np.zeros((3, m), dtype=_F32)
     t = np.empty((3, m), dtype=np.float64)
-    for k in range(steps):
-        np.multiply(d1, y1, out=t)
-        t += y2
-        u = t.astype(_F32)  # = -inner (rounding is symmetric)
-        np.subtract(n2s[k], u, out=t)
-        y2 = y1
-        y1 = ys[k]
-        y1[...] = t  # cast to float32
-    ys = ys[-height:] if height else ys[:0]
-    return ys[:, 0] + (ys[:, 1] + ys[:, 2])
+    for c0 in range(0, steps, _CHUNK):
+        c1 = min(steps, c0 + _CHUNK)
+        n2s = np.multiply(n2, s_all[c0:c1, None, :])  # (chunk, 3, M) float64
+        ys = np.empty((c1 - c0, 3, m), dtype=_F32)
+        for k in range(c1 - c0):
+            np.multiply(d1, y1, out=t)
+            t += y2
+            u = t.astype(_F32)  # = -inner (rounding is symmetric)
+            np.subtract(n2s[k], u, out=t)
+            y2 = y1
+            y1 = ys[k]
+            y1[...] = t  # cast to float32
+        np.add(ys[:, 1], ys[:, 2], out=out[c0:c1])
+        np.add(ys[:, 0], out[c0:c1], out=out[c0:c1])
+    return out[steps - height :]
 
 
 def iir_blur_batch(images: list[np.ndarray]) -> list[np.ndarray]:

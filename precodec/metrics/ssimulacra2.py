@@ -130,17 +130,32 @@ assert _WEIGHTS.size == 108
 # FIR form, where the reference's rounding noise is negligible next to the
 # real differences.
 _REPLAY_FROM_SCALE = 2
+_SMALL_SCALE_PIXELS = 2048
 
 
 def _blur_scales(per_scale: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     """Blur the ``HxWx3`` planes of every scale (outer index = scale)."""
     out = [[fir_blur(x) for x in group] for group in per_scale[:_REPLAY_FROM_SCALE]]
+    # Replay batches: one per scale while the scales are large (a batch pads
+    # its lines to the longest one, so mixing sizes wastes work), the small
+    # remaining scales together (there the per-step cost dominates).
     tail = per_scale[_REPLAY_FROM_SCALE:]
-    flat = iir_blur_batch([x for group in tail for x in group])
-    pos = 0
+    batches: list[list[list[np.ndarray]]] = []
+    last_small = False
     for group in tail:
-        out.append(flat[pos : pos + len(group)])
-        pos += len(group)
+        h, w = group[0].shape[:2]
+        small = h * w < _SMALL_SCALE_PIXELS
+        if small and last_small:
+            batches[-1].append(group)
+        else:
+            batches.append([group])
+        last_small = small
+    for batch in batches:
+        flat = iir_blur_batch([x for group in batch for x in group])
+        pos = 0
+        for group in batch:
+            out.append(flat[pos : pos + len(group)])
+            pos += len(group)
     return out
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 
 import numpy as np
@@ -123,7 +124,9 @@ def test_typed_mode_is_opt_in_and_labelled(tmp_path, capsys):
 
 
 def _run(args, data: bytes) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "precodec", *args], input=data, capture_output=True, timeout=120)
+    # cwd outside the repository: the source tree on sys.path would shadow the installed package
+    return subprocess.run([sys.executable, "-m", "precodec", *args], input=data, capture_output=True, timeout=120,
+                          cwd=tempfile.gettempdir())
 
 
 @needs_zstd

@@ -47,7 +47,7 @@ __all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle
            "search_quality", "encode_and_score"]
 
 #: a step down along the corrected curve is tried only when it is predicted to save at least this share
-REFINE_GAIN = 0.025
+REFINE_GAIN = 0.08
 #: the first encode aims this many points above the target (SSIMULACRA2)
 AIM_MARGIN = 0.0
 #: corrective steps aim this many points above the target
@@ -269,7 +269,8 @@ def oracle(ev: Evaluator, configs: Sequence[str], *, scan_below: int = 3) -> tup
 
 def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms: float | None = None,
                      aim_margin: float = AIM_MARGIN, step_margin: float = STEP_MARGIN,
-                     refine_gain: float = REFINE_GAIN, max_steps: int = MAX_STEPS) -> tuple[Encoded | None, dict]:
+                     refine_gain: float = REFINE_GAIN, max_steps: int = MAX_STEPS,
+                     refine_after_miss: bool = False) -> tuple[Encoded | None, dict]:
     """The learned path: predicted configuration and quality, verified and corrected by measurement.
 
     Parameters
@@ -332,6 +333,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
             if best is None or e.size < best.size:
                 best = e
             q2 = _propose(cv, T + step_margin, fail_q.get(name, lo - 1), pass_q[name], lo, hi)
+            if name in fail_q and not refine_after_miss:
+                break  # reached from below: the first passing step is kept
             if q2 is not None and q2 < q and cv.bytes_at(q2) < (1 - refine_gain) * cv.bytes_at(q):
                 nxt = q2  # a clearly smaller file is predicted to pass: one step down
             else:

@@ -125,8 +125,32 @@ def q_for(scores: np.ndarray, grid: np.ndarray, target: float) -> float:
     return float(grid[k - 1] + t * (grid[k] - grid[k - 1]))
 
 
+def _ensemble_class():
+    import torch
+    from torch import nn
+
+    class Ensemble(nn.Module):
+        """Mean of several members' curves (still monotone)."""
+
+        def __init__(self, members) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(members)
+
+        def forward(self, x: "torch.Tensor"):
+            outs = [m(x) for m in self.members]
+            s = torch.stack([o[0] for o in outs]).mean(0)
+            b = torch.stack([o[1] for o in outs]).mean(0)
+            return s, b
+
+    return Ensemble
+
+
+def Ensemble(members):  # noqa: N802 - a factory that looks like the class
+    return _ensemble_class()(members)
+
+
 def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, epochs: int, hidden: int,
-                 seed: int) -> dict:
+                 seed: int, ensemble: int = 1, weight_decay: float = 1e-3) -> dict:
     import torch
 
     from precodec.tuners.features import FEATURE_NAMES
@@ -140,11 +164,27 @@ def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, ep
     mean = X[tr].mean(0)
     std = X[tr].std(0) + 1e-3
     n_q = len(GRIDS[fmt])
-    model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     Xt, St, Bt = (torch.tensor(a) for a in (X, S, B))
     idx_tr = torch.tensor(np.flatnonzero(tr))
+    members = []
+    for m in range(ensemble):
+        torch.manual_seed(seed + m)
+        model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
+        _fit(model, Xt, St, Bt, idx_tr, std, epochs=epochs, seed=seed + m, weight_decay=weight_decay, tag=f"{fmt}/{m}")
+        members.append(model)
+    model = Ensemble(members) if ensemble > 1 else members[0]
+    model.eval()
+    with torch.no_grad():
+        ps, pb = (a.numpy() for a in model(Xt))
+    grid = np.array(GRIDS[fmt], np.float32)
+    return _evaluate(fmt, model, X, S, B, ps, pb, grid, tr, val, std, ids)
+
+
+def _fit(model, Xt, St, Bt, idx_tr, std, *, epochs: int, seed: int, weight_decay: float, tag: str) -> None:
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
     for ep in range(epochs):
@@ -160,12 +200,14 @@ def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, ep
             loss.backward()
             opt.step()
         sched.step()
-        if ep % 100 == 0 or ep == epochs - 1:
-            print(f"{fmt} epoch {ep} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
-    model.eval()
-    with torch.no_grad():
-        ps, pb = (a.numpy() for a in model(Xt))
-    grid = np.array(GRIDS[fmt], np.float32)
+        if ep == epochs - 1:
+            print(f"{tag} epoch {ep} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
+
+
+def _evaluate(fmt, model, X, S, B, ps, pb, grid, tr, val, std, ids) -> dict:
+    from precodec.tuners.features import FEATURE_NAMES
+    from precodec.tuners.space import SCORE_CONFIGS
+
     res: dict = {"items_train": int(tr.sum()), "items_held_out": int(val.sum())}
     for part, m in (("train", tr), ("held_out", val)):
         if not m.any():
@@ -215,7 +257,8 @@ def export(fmt: str, out: dict, *, rows_used: int, args: argparse.Namespace) -> 
                           "items": rows_used, "labels": "training/predictor/make_labels.py",
                           "held_out": "10 % by sha256(id)", "never": "kodak"},
         "training": {"script": "training/predictor/train.py", "seed": args.seed, "epochs": args.epochs,
-                     "hidden": args.hidden, "torch": torch.__version__},
+                     "hidden": args.hidden, "ensemble": args.ensemble, "weight_decay": args.weight_decay,
+                     "torch": torch.__version__},
         "results": out["results"],
         "ood": out["ood"],
     }
@@ -230,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=600)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ensemble", type=int, default=5)
+    ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args(argv)
     import torch
@@ -238,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(args.labels)
     feats = features_for(rows)
     for fmt in args.formats.split(","):
-        out = train_format(fmt, rows, feats, epochs=args.epochs, hidden=args.hidden, seed=args.seed)
+        out = train_format(fmt, rows, feats, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
+                           ensemble=args.ensemble, weight_decay=args.weight_decay)
         print(fmt, json.dumps(out["results"], indent=1))
         if not args.no_export:
             print("wrote", export(fmt, out, rows_used=len(out["ids"]), args=args))

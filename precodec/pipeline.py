@@ -106,6 +106,7 @@ def optimize(
     max_bytes: int | None = None,
     strip_metadata: bool = False,
     denoise: str = "off",
+    denoise_options: Mapping[str, Any] | None = None,
     source: str | None = None,
     strategy: str = "auto",
     compare: bool = False,
@@ -138,6 +139,10 @@ def optimize(
         Drop ICC/EXIF/XMP instead of carrying them.
     denoise : {"off", "auto", "clean"}
         Learned denoising before the encoder (see :mod:`precodec.preproc`).
+    denoise_options : mapping, optional
+        Keyword options of :func:`precodec.preproc.preprocess`: ``content``
+        (``"detect"``, or ``"photo"``/``"other"`` to force the content guard),
+        ``strength``, ``threads``, ``precision``.
     source : str, optional
         Label for the decision record (the CLI passes the path).
     strategy : {"auto", "bisect", "oracle"}
@@ -213,7 +218,7 @@ def optimize(
 
     from .preproc import preprocess
 
-    pre = preprocess(enc_image, ref, denoise=denoise, record=rec)
+    pre = preprocess(enc_image, ref, denoise=denoise, record=rec, **dict(denoise_options or {}))
     enc_image, ref = pre.image, pre.reference
     rec.reference = pre.reference_name
 

@@ -143,6 +143,8 @@ def fixed_point_hs(model: HyperCodec, calib_z: list[torch.Tensor]):
                     raise RuntimeError("cannot fit layer in fixed point")
             fr.append(f)
         fr_t = torch.tensor(fr, dtype=torch.float64)
+        # re-quantisation must shift right (k >= 1) so that x * 2^-k + 0.5 stays exact in float32
+        assert min(fr) + act_frac[i] - out_frac >= 1, (i, fr, act_frac, out_frac)
         wi = torch.round(wc * (2.0 ** fr_t)[:, None, None, None])
         bi = torch.round(b * 2.0 ** (fr_t + act_frac[i]))
         if transposed[i]:

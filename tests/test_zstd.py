@@ -221,6 +221,20 @@ def test_drift_report_flags_new_data_not_same_data(trained):
     assert changed.loss > 0.3 and changed.fresh_ratio > changed.current_ratio
 
 
+def test_group_auto_reaches_80_percent_of_one_stream():
+    recs = log_records(4000)
+    src = io.BytesIO(b"".join(recs))
+    out = io.BytesIO()
+    rec, td = pz.records_stream(src, out, sizes=(4096,), levels=(3,), group="auto", train_bytes=200_000)
+    assert rec["group"] == td.heldout["group_80"] > 1
+    assert td.heldout["group_80_ratio"] >= 0.8 * td.heldout["one_stream_ratio"]
+    assert pz.decompress(out.getvalue(), dictionary=td.data) == src.getvalue()
+    g, ratios = R.choose_group(recs[:1000], td.data, level=3)
+    assert ratios[1] < ratios[g]
+    with pytest.raises(OptionError):
+        pz.records_stream(io.BytesIO(b"a\n" * 50), io.BytesIO(), dictionary=td.data, group=0)
+
+
 def test_records_stream_trains_and_writes_header():
     src = io.BytesIO(b"".join(log_records(3000)))
     out = io.BytesIO()
@@ -337,6 +351,8 @@ def test_typed_columns_roundtrip_all_kinds():
     h = T.read_header(blob)
     tr = {c["name"]: c["transform"] for c in h["columns"]}
     assert tr["counter"] in ("delta", "delta2") and tr["ts"] in ("delta", "delta2")
+    assert tr["price"] == "decimal"  # -0.0 values ride along as patches
+    assert np.signbit(back["price"][cols["price"] == 0]).tolist() == np.signbit(cols["price"][cols["price"] == 0]).tolist()
     assert "stock zstd cannot read" in h["note"]
 
 

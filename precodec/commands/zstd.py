@@ -93,8 +93,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     c.add_argument("--typed", metavar="LAYOUT",
                      help="OPT-IN typed mode for numeric columns: output is NOT readable by stock zstd")
     c.add_argument("--records", metavar="FRAMING", help="record mode: lines, jsonl, nul, len32 or sep:SEPARATOR")
-    c.add_argument("--group", type=int, default=1, help="records per frame in record mode (default 1: each "
-                                                        "record decodable alone)")
+    c.add_argument("--group", default="1", help="records per frame in record mode (default 1: each record "
+                                                "decodable alone; auto: smallest group within 20%% of one stream)")
     c.add_argument("--dict", dest="dictionary", metavar="DICT", help="use this Zstd dictionary")
     c.add_argument("--dict-out", metavar="DICT", help="record mode: where to write the trained dictionary "
                                                       "(default OUT.dict)")
@@ -271,7 +271,7 @@ def _compress_one(args: argparse.Namespace, src: str, dst: str) -> dict[str, Any
             if args.typed:
                 data = fin.read()
                 t0 = time.perf_counter()
-                blob = pz.compress_typed(data, layout=args.typed, level=1 if args.level is None else args.level)
+                blob = pz.compress_typed(data, layout=args.typed, level="auto" if args.level is None else args.level)
                 dt = time.perf_counter() - t0
                 fout.write(blob)
                 rec: dict[str, Any] = {"mode": "typed", "layout": args.typed, "read": len(data),
@@ -439,8 +439,13 @@ def _inspect(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     cmd = getattr(args, "zstd_command", None)
     if cmd == "compress":
-        if args.group < 1:
-            raise OptionError(f"--group {args.group!r} must be >= 1")
+        if args.group != "auto":
+            try:
+                args.group = int(args.group)
+            except ValueError:
+                raise OptionError(f"--group {args.group!r} must be a positive integer or auto") from None
+            if args.group < 1:
+                raise OptionError(f"--group {args.group!r} must be >= 1")
         if args.typed and (args.records or args.dictionary or args.long or args.budget):
             raise OptionError("--typed cannot be combined with --records, --dict, --long or --budget")
         if args.budget and (args.records or args.dictionary):

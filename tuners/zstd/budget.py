@@ -53,7 +53,7 @@ LADDER = (-5, -3, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 17, 19)
 #: measuring granularity (bytes read and timed at a time)
 CHUNK = 1 << 20
 #: first bytes used for features
-SAMPLE = 256 << 10
+SAMPLE = 128 << 10
 _UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024, "mib": 1 << 20, "gib": 1 << 30}
 
 
@@ -227,7 +227,7 @@ class Plan:
     reason: str = ""
 
 
-def _measure_level(sample: bytes, level: int) -> tuple[float, float, float]:
+def _measure_level(sample: bytes, level: int, *, decompress: bool = True) -> tuple[float, float, float]:
     """(compress speed, decompress speed, ratio) of ``sample`` at ``level``, min of two timings each."""
     c = zstandard.ZstdCompressor(level=level, write_checksum=False)
     tc = td = float("inf")
@@ -237,7 +237,7 @@ def _measure_level(sample: bytes, level: int) -> tuple[float, float, float]:
         comp = c.compress(sample)
         tc = min(tc, time.perf_counter() - t0)
     d = zstandard.ZstdDecompressor()
-    for _ in range(3):
+    for _ in range(3 if decompress else 0):
         t0 = time.perf_counter()
         d.decompress(comp)
         td = min(td, time.perf_counter() - t0)
@@ -281,12 +281,12 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
         lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= want), 19)
         # check the prediction on the sample: step up until it holds, down while the level below holds too
         i = LADDER.index(lv)
-        r = _measure_level(sample, lv)[2]
+        r = _measure_level(sample, lv, decompress=False)[2]
         while r < want and i + 1 < len(LADDER):
             i += 1
-            r = _measure_level(sample, LADDER[i])[2]
+            r = _measure_level(sample, LADDER[i], decompress=False)[2]
         while i > 0:
-            r_below = _measure_level(sample, LADDER[i - 1])[2]
+            r_below = _measure_level(sample, LADDER[i - 1], decompress=False)[2]
             if r_below < want:
                 break
             i, r = i - 1, r_below
@@ -311,7 +311,7 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     target = budget.value
     extra = {}
     if budget.kind == "time":
-        ref = _measure_level(sample, budget.ref_level)[0]
+        ref = _measure_level(sample, budget.ref_level, decompress=False)[0]
         target = ref / budget.value
         extra = {"ref_speed_MBps": round(ref / 1e6, 1)}
     fits = [lv for lv in LADDER if pred[lv]["speed"] >= target * (1 + margin)]
@@ -403,8 +403,11 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         new = level
         if nxt and not p.store:
             if p.target_speed:
-                allowed = (read + horizon) / p.target_speed - (time.perf_counter() - t_start)
-                need = horizon / allowed if allowed > 0 else float("inf")
+                # make up any deficit over the next `horizon` bytes (or what is left, if the size is known)
+                hz = max(CHUNK, min(horizon, size - read)) if size > 0 else horizon
+                aim = p.target_speed * 1.04  # aim a little above: the goal is to hold the budget
+                allowed = (read + hz) / aim - (time.perf_counter() - t_start)
+                need = hz / allowed if allowed > 0 else float("inf")
                 fits = [lv for lv in LADDER if est(lv) >= need * 1.02]
                 cand = max(fits) if fits else LADDER[0]
                 if cand > level and est(cand) < need * 1.06:  # hysteresis before moving up
@@ -412,11 +415,12 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 # move one rung at a time upwards, jump downwards
                 new = min(cand, LADDER[min(idx + 1, len(LADDER) - 1)]) if cand > level else cand
             elif p.target_ratio:
-                cur = read / max(written + 64, 1)
-                if cur < p.target_ratio * 1.01 and idx + 1 < len(LADDER):
-                    new = LADDER[idx + 1]
-                elif cur > p.target_ratio * 1.15 and idx > 0:
-                    new = LADDER[idx - 1]
+                out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # exact accounting of bytes written
+                dst.write(out)
+                written += len(out)
+                cur = read / max(written, 1)
+                if cur < p.target_ratio * 1.02 and idx + 1 < len(LADDER):
+                    new = LADDER[idx + 1]  # only upwards: each change starts a new frame and loses history
         if new != level:
             t0 = time.perf_counter()
             out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)

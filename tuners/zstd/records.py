@@ -52,6 +52,7 @@ __all__ = [
     "decompress_records",
     "measure",
     "drift_report",
+    "choose_group",
     "HEADER_TAG",
 ]
 
@@ -230,6 +231,36 @@ def one_stream_ratio(records: Sequence[bytes], *, level: int = 3) -> float:
     return len(raw) / len(zstandard.ZstdCompressor(level=level).compress(raw))
 
 
+def choose_group(records: Sequence[bytes], dictionary: Any, *, level: int = 3, share: float = 0.8,
+                 groups: Iterable[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256)) -> tuple[int, dict[int, float]]:
+    """Smallest records-per-frame whose ratio reaches ``share`` of the one-stream ratio (else the largest tried).
+
+    Per-record frames keep every record decodable alone; small groups keep
+    random access cheap while getting close to the ratio of one stream.
+
+    Returns
+    -------
+    (group, {group: ratio})
+
+    Examples
+    --------
+    >>> recs = [b"GET /item/%d HTTP/1.1 200\\n" % i for i in range(3000)]
+    >>> g, ratios = choose_group(recs, None, level=3)
+    >>> g > 1 and ratios[g] >= 0.8 * one_stream_ratio(recs, level=3)
+    True
+    """
+    if not 0 < share <= 1:
+        raise OptionError(f"share={share!r} must be in (0, 1]")
+    target = share * one_stream_ratio(records, level=level)
+    ratios: dict[int, float] = {}
+    gs = sorted(int(g) for g in groups)
+    for g in gs:
+        ratios[g] = measure(records, dictionary, level=level, group=g)
+        if ratios[g] >= target:
+            return g, ratios
+    return gs[-1], ratios
+
+
 def _validate_levels(levels: Iterable[int]) -> tuple[int, ...]:
     out = tuple(int(x) for x in levels)
     if not out or any(not -7 <= x <= 22 for x in out):
@@ -322,10 +353,13 @@ def train_dictionary(records: Sequence[bytes], *, sizes: Iterable[int] = DEFAULT
     choice = min(ok, key=lambda c: (c["level"], c["size"]))
     final = _train(choice["size"], records if len(records) <= max_train_records else train, choice["level"])
     did = int.from_bytes(final[4:8], "little")
+    g80, gratios = choose_group(held, final, level=choice["level"])
     heldout = {
         "ratio": choice["ratio"],
         "nodict_ratio": measure(held, None, level=choice["level"]),
         "one_stream_ratio": one_stream_ratio(held, level=choice["level"]),
+        "group_80": g80,  # smallest records-per-frame within 20% of one stream (measured with the final dict)
+        "group_80_ratio": gratios[g80],
         "records": len(held),
         "bytes": sum(map(len, held)),
     }

@@ -1,0 +1,459 @@
+"""Benchmark: precodec's Zstd modes against plain zstd levels, the per-chunk oracle, OpenZL and blosc2.
+
+In one process, on 2 shared cores:
+
+1. **Record mode** - per source (each loghub log; the synthetic JSON telemetry
+   per record type and all types together): the first 80% of the records
+   (time order) train the dictionary (size and level chosen on its own
+   held-out split), the last 20% are judged.  Ratios of per-record frames
+   without a dictionary, per-record frames with it, 16-record frames with it,
+   and the whole held-out stream in one frame (same level, and level 19).
+2. **Levels** - zstd 1, 3, 19 and 3 with long mode on every corpus: ratio,
+   compress and decompress MB/s.
+3. **Budget mode** on sources held out from fitting the budget table
+   (silesia nci and xml, 8 held-out loghub logs concatenated, telemetry seed 1,
+   numeric columns seed 2): every ladder level is streamed once (timed per 1 MiB
+   chunk) to find the best single level that fits each budget and the per-chunk
+   oracle (levels per chunk, Lagrangian, same time budget); then budget mode runs
+   and its speed and ratio are compared with the budget and with that level.
+4. **Typed mode** on the numeric columns against zstd 3/19, OpenZL (generic
+   graph and delta graphs) and blosc2 (shuffle / delta+shuffle + zstd), one thread.
+
+Speeds are absolute MB/s measured here, but compare only within the run
+(other jobs share the machine).  Writes ``benchmarks/results/zstd.json``,
+``zstd.md`` and ``zstd.png``.
+
+Command used for the committed results (about 8 minutes)::
+
+    nice -n 10 python benchmarks/bench_zstd.py --data ../shared/datasets/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import io
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import zstandard
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_zstd_data import numeric_columns, telemetry_records  # noqa: E402
+
+import precodec.zstd as pz  # noqa: E402
+from precodec.tuners.zstd import budget as B  # noqa: E402
+from precodec.tuners.zstd import records as R  # noqa: E402
+from precodec.plugins.zstd import ZstdCodec  # noqa: E402
+from precodec.tuners.zstd.budget_table import TABLE  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+MB = 1e6
+
+
+def timed(fn: Any, reps: int = 2) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+# --------------------------------------------------------------------------- 1. record mode
+
+
+def record_mode(data_dir: str, quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    sources: dict[str, list[bytes]] = {}
+    tele = telemetry_records(6000 if quick else 12000, seed=1)
+    kinds: dict[str, list[bytes]] = {}
+    typ = R.type_of_json("event")
+    for r in tele:
+        kinds.setdefault(typ(r), []).append(r)
+    for k, v in sorted(kinds.items()):
+        sources[f"json/{k}"] = v
+    sources["json/all-types"] = tele
+    logdir = os.path.join(data_dir, "loghub")
+    for name in sorted(os.listdir(logdir))[: 4 if quick else None]:
+        with open(os.path.join(logdir, name), "rb") as f:
+            sources["log/" + name.split("_")[0]] = R.split_records(f.read())
+    for name, recs in sources.items():
+        n = len(recs)
+        cut = int(n * 0.8)
+        train, held = recs[:cut], recs[cut:]
+        t0 = time.perf_counter()
+        td = pz.train_dictionary(train)
+        t_train = time.perf_counter() - t0
+        lv = td.level
+        raw = sum(map(len, held))
+        c = R.record_compressor(td.data, level=lv)
+        t_c, frames = timed(lambda: [c.compress(r) for r in held])
+        d = zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(td.data))
+        t_d, _ = timed(lambda: [d.decompress(f) for f in frames])
+        c0 = R.record_compressor(None, level=lv)
+        t_c0, frames0 = timed(lambda: [c0.compress(r) for r in held])
+        row = {
+            "source": name, "records": n, "avg_record_bytes": raw / len(held), "dict_size": td.size,
+            "level": lv, "train_s": t_train,
+            "ratio_nodict": R.measure(held, None, level=lv),
+            "ratio_nodict_l3": R.measure(held, None, level=3),
+            "ratio_record": raw / sum(map(len, frames)),
+            "ratio_group16": R.measure(held, td.data, level=lv, group=16),
+            "group_80": R.choose_group(held, td.data, level=lv)[0],
+            "ratio_one_stream": R.one_stream_ratio(held, level=lv),
+            "ratio_one_stream_l19": R.one_stream_ratio(held, level=19),
+            "record_c_MBps": raw / t_c / MB, "record_d_MBps": raw / t_d / MB, "nodict_c_MBps": raw / t_c0 / MB,
+        }
+        row["x_vs_nodict"] = row["ratio_record"] / row["ratio_nodict"]
+        row["share_of_one_stream"] = row["ratio_record"] / row["ratio_one_stream"]
+        row["group16_share_of_one_stream"] = row["ratio_group16"] / row["ratio_one_stream"]
+        row["ratio_group_80"] = R.measure(held, td.data, level=lv, group=row["group_80"])
+        rows.append(row)
+        print(f"records {name:<22} x{row['x_vs_nodict']:.2f} vs no-dict, {row['share_of_one_stream']:.0%} of "
+              f"one stream (group16 {row['group16_share_of_one_stream']:.0%}); dict {td.size} level {lv}",
+              flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- corpora
+
+
+def corpora(data_dir: str, quick: bool) -> dict[str, bytes]:
+    cap = (4 if quick else 8) << 20
+    out: dict[str, bytes] = {}
+    for name in ("dickens", "mr", "nci", "osdb", "xml"):
+        with open(os.path.join(data_dir, "silesia", name + ".bz2"), "rb") as f:
+            out["silesia/" + name] = bz2.decompress(f.read())[:cap]
+    held = TABLE["held_out"]["loghub"]
+    out["loghub/held-out-concat"] = b"".join(
+        open(os.path.join(data_dir, "loghub", n + "_2k.log"), "rb").read() for n in held)
+    out["synthetic/telemetry"] = b"".join(telemetry_records(12000, seed=1))
+    cols = numeric_columns(400_000, seed=2)
+    out["synthetic/numeric-columns"] = b"".join(a.tobytes() for a in cols.values())
+    return out
+
+
+def level_table(corp: dict[str, bytes]) -> list[dict[str, Any]]:
+    rows = []
+    for name, data in corp.items():
+        for label, params in (("zstd -1", {"level": 1}), ("zstd -3", {"level": 3}), ("zstd -19", {"level": 19}),
+                              ("zstd -3 --long", {"level": 3, "long_distance": True})):
+            c = ZstdCodec()
+            reps = 1 if params["level"] >= 19 else 2
+            tc, blob = timed(lambda: c.encode(data, params), reps)
+            dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
+            td, _ = timed(lambda: dctx.decompress(blob), 3)
+            rows.append({"corpus": name, "setting": label, "ratio": len(data) / len(blob),
+                         "c_MBps": len(data) / tc / MB, "d_MBps": len(data) / td / MB})
+        print(f"levels {name}: " + ", ".join(f"{r['setting']} {r['ratio']:.2f}" for r in rows[-4:]), flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- 3. budget mode
+
+
+def sweep(data: bytes) -> dict[int, dict[str, Any]]:
+    """Every ladder level streamed once in one frame, timed per 1 MiB chunk."""
+    out = {}
+    for lv in B.LADDER:
+        cobj = zstandard.ZstdCompressor(level=lv, write_checksum=True).compressobj()
+        times, sizes = [], []
+        total = 0
+        t_all = time.perf_counter()
+        for i in range(0, len(data), B.CHUNK):
+            t0 = time.perf_counter()
+            o = cobj.compress(data[i:i + B.CHUNK])
+            times.append(time.perf_counter() - t0)
+            sizes.append(len(o))
+            total += len(o)
+        t0 = time.perf_counter()
+        tail = len(cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        times[-1] += time.perf_counter() - t0
+        sizes[-1] += tail
+        wall = time.perf_counter() - t_all
+        out[lv] = {"times": times, "sizes": sizes, "size": total + tail, "time": wall,
+                   "speed": len(data) / wall, "ratio": len(data) / (total + tail)}
+    return out
+
+
+def per_chunk_oracle(sw: dict[int, dict[str, Any]], n: int, budget_time: float) -> float:
+    """Best ratio with a level per chunk and total time <= budget_time (Lagrangian over chunk choices)."""
+    levels = list(sw)
+    nch = len(sw[levels[0]]["times"])
+    T = np.array([[sw[lv]["times"][i] for lv in levels] for i in range(nch)])
+    S = np.array([[sw[lv]["sizes"][i] for lv in levels] for i in range(nch)], float)
+    S = np.maximum.accumulate(S[:, ::-1], axis=1)[:, ::-1] * 0 + S  # keep as measured
+    best = None
+    for lam in np.concatenate([[0], np.logspace(3, 12, 120)]):
+        pick = np.argmin(S + lam * T, axis=1)
+        t = T[np.arange(nch), pick].sum()
+        s = S[np.arange(nch), pick].sum()
+        if t <= budget_time and (best is None or s < best):
+            best = s
+    return n / best if best else float("nan")
+
+
+def budget_mode(corp: dict[str, bytes]) -> list[dict[str, Any]]:
+    held = ["silesia/nci", "silesia/xml", "loghub/held-out-concat", "synthetic/telemetry",
+            "synthetic/numeric-columns"]
+    rows = []
+    for name in held:
+        data = corp[name]
+        sw = sweep(data)
+        l3 = sw[3]["speed"]
+        budgets = ["compress>=40MB/s", "compress>=100MB/s", "compress>=250MB/s", "time<=2x:level3",
+                   "time<=5x:level3", f"ratio>={sw[9]['ratio']:.2f}", "decompress>=800MB/s"]
+        for text in budgets:
+            spec = pz.BudgetSpec.parse(text)
+            out = io.BytesIO()
+            t0 = time.perf_counter()
+            rep = pz.compress_stream(io.BytesIO(data), out, budget=spec, size=len(data))
+            wall = time.perf_counter() - t0
+            speed = len(data) / wall
+            ratio = len(data) / len(out.getvalue())
+            assert pz.decompress(out.getvalue()) == data
+            row = {"source": name, "budget": text, "ratio": ratio, "speed_MBps": speed / MB,
+                   "levels_used": rep["levels_used"], "frames": rep["frames"], "start_level": rep["plan"]["level"]}
+            if spec.kind in ("compress", "time"):
+                target = spec.value if spec.kind == "compress" else l3 / spec.value
+                fits = [lv for lv in sw if sw[lv]["speed"] >= target]
+                best = max(fits, key=lambda lv: sw[lv]["ratio"]) if fits else None
+                row.update(target_MBps=target / MB, speed_vs_budget=speed / target - 1,
+                           best_single_level=best, best_single_ratio=sw[best]["ratio"] if best is not None else None,
+                           ratio_vs_best_single=(ratio / sw[best]["ratio"] - 1) if best is not None else None,
+                           per_chunk_oracle_ratio=per_chunk_oracle(sw, len(data), len(data) / target))
+                if best is not None and row["per_chunk_oracle_ratio"] == row["per_chunk_oracle_ratio"]:
+                    row["per_chunk_gain_over_best_single"] = row["per_chunk_oracle_ratio"] / sw[best]["ratio"] - 1
+            elif spec.kind == "ratio":
+                fits = [lv for lv in sw if sw[lv]["ratio"] >= spec.value]
+                best = max(fits, key=lambda lv: sw[lv]["speed"]) if fits else None
+                row.update(target_ratio=spec.value, ratio_vs_budget=ratio / spec.value - 1,
+                           best_single_level=best,
+                           best_single_speed_MBps=sw[best]["speed"] / MB if best is not None else None,
+                           speed_vs_best_single=(speed / sw[best]["speed"] - 1) if best is not None else None)
+            else:  # decompress budget: measure decode speed of what was written
+                dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
+                blob = out.getvalue()
+                td, _ = timed(lambda: b"".join(dctx.read_to_iter(io.BytesIO(blob), read_size=1 << 20)), 3)
+                row.update(target_MBps=spec.value / MB, d_speed_MBps=len(data) / td / MB,
+                           dspeed_vs_budget=len(data) / td / spec.value - 1)
+            rows.append(row)
+            print(f"budget {name:<26} {text:<22} speed {speed / MB:7.1f} MB/s ratio {ratio:6.2f} levels "
+                  f"{rep['levels_used']} best-single {row.get('best_single_level')}", flush=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- 4. typed mode
+
+
+def typed_mode() -> tuple[list[dict[str, Any]], list[str]]:
+    cols = numeric_columns(1_000_000, seed=2)
+    missing = []
+    try:
+        from openzl import ext as zl
+    except ImportError as exc:  # pragma: no cover
+        zl = None
+        missing.append(f"openzl: {exc}")
+    try:
+        import blosc2
+    except ImportError as exc:  # pragma: no cover
+        blosc2 = None
+        missing.append(f"blosc2: {exc}")
+    rows = []
+
+    def add(col: str, method: str, n: int, tc: float, td: float, size: int, ok: bool) -> None:
+        rows.append({"column": col, "method": method, "ratio": n / size, "c_MBps": n / tc / MB,
+                     "d_MBps": n / td / MB, "roundtrip": ok})
+
+    for name, a in cols.items():
+        raw = a.tobytes()
+        n = len(raw)
+        for lv in (1, 3):
+            tc, blob = timed(lambda: pz.compress_typed({name: a}, level=lv), 3)
+            td, back = timed(lambda: pz.decompress(blob), 3)
+            add(name, f"precodec typed (zstd {lv})", n, tc, td, len(blob), back[name].tobytes() == raw)
+        for lv in (3, 19):
+            c = zstandard.ZstdCompressor(level=lv)
+            tc, blob = timed(lambda: c.compress(raw), 1 if lv == 19 else 3)
+            td, back = timed(lambda: zstandard.ZstdDecompressor().decompress(blob), 3)
+            add(name, f"zstd {lv}", n, tc, td, len(blob), back == raw)
+        if zl is not None:
+            graphs = {"openzl generic (Compress)": lambda c: zl.graphs.Compress()(c),
+                      "openzl FieldLz": lambda c: zl.graphs.FieldLz()(c)}
+            if a.dtype.kind in "iu":
+                for succ in ("FieldLz", "Compress", "Bitpack", "Zstd"):
+                    graphs[f"openzl delta+{succ}"] = (
+                        lambda c, s=succ: c.build_static_graph(zl.nodes.DeltaInt().parameterize(c),
+                                                               [getattr(zl.graphs, s)()(c)]))
+            for label, g in graphs.items():
+                try:
+                    comp = zl.Compressor()
+                    comp.select_starting_graph(g(comp))
+
+                    def ozl_compress() -> bytes:
+                        cc = zl.CCtx()  # parameters are not sticky: a fresh context per call
+                        cc.ref_compressor(comp)
+                        cc.set_parameter(zl.CParam.FormatVersion, zl.MAX_FORMAT_VERSION)
+                        return cc.compress([zl.Input(zl.Type.Numeric, a)])
+
+                    tc, blob = timed(ozl_compress, 2)
+                    dctx = zl.DCtx()
+                    td, outs = timed(lambda: dctx.decompress(blob), 3)
+                    ok = outs[0].content.as_nparray().tobytes() == raw
+                    add(name, label, n, tc, td, len(blob), ok)
+                except Exception as exc:  # graph not applicable to this type
+                    missing.append(f"{label} on {name}: {str(exc).splitlines()[0][:100]}")
+        if blosc2 is not None:
+            for label, filters in (("blosc2 shuffle+zstd", [blosc2.Filter.SHUFFLE]),
+                                   ("blosc2 delta+shuffle+zstd", [blosc2.Filter.DELTA, blosc2.Filter.SHUFFLE])):
+                for clevel in (5, 9):
+                    cp = blosc2.CParams(codec=blosc2.Codec.ZSTD, clevel=clevel, typesize=a.dtype.itemsize,
+                                        nthreads=1, filters=filters, filters_meta=[0] * len(filters))
+                    try:
+                        tc, blob = timed(lambda: blosc2.compress2(raw, cparams=cp), 3)
+                        td, back = timed(lambda: blosc2.decompress2(blob, dparams=blosc2.DParams(nthreads=1)), 3)
+                        add(name, f"{label} {clevel}", n, tc, td, len(blob), bytes(back) == raw)
+                    except Exception as exc:
+                        missing.append(f"{label} on {name}: {exc}")
+        best_ozl = max((r for r in rows if r["column"] == name and r["method"].startswith("openzl")),
+                       key=lambda r: r["ratio"], default=None)
+        mine = next(r for r in rows if r["column"] == name and r["method"] == "precodec typed (zstd 1)")
+        print(f"typed {name:<14} precodec {mine['ratio']:6.2f} @ {mine['c_MBps']:6.0f} MB/s; best OpenZL "
+              f"{best_ozl['ratio'] if best_ozl else float('nan'):6.2f} @ "
+              f"{best_ozl['c_MBps'] if best_ozl else float('nan'):6.0f} MB/s", flush=True)
+    return rows, missing
+
+
+# --------------------------------------------------------------------------- report
+
+
+def write_md(res: dict[str, Any], path: str) -> None:
+    L = [f"# Zstd benchmark\n\nCommand: `{res['command']}`  \n{res['machine']}; zstandard {res['zstandard']}, "
+         f"libzstd {res['libzstd']}.  Speeds are MB/s on 2 shared cores: compare within a table only.\n"]
+    L.append("## Record mode (held-out last 20% of each source, one frame per record)\n")
+    L.append("| source | records | avg bytes | dict | level | no dict | record mode | x vs no dict | "
+             "16/frame | one stream | record / one stream | auto group (ratio, share) | one stream L19 | train s |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for r in res["records"]:
+        L.append(f"| {r['source']} | {r['records']} | {r['avg_record_bytes']:.0f} | {r['dict_size']} | {r['level']} | "
+                 f"{r['ratio_nodict']:.2f} | {r['ratio_record']:.2f} | {r['x_vs_nodict']:.2f} | "
+                 f"{r['ratio_group16']:.2f} | {r['ratio_one_stream']:.2f} | {r['share_of_one_stream']:.0%} | "
+                 f"{r['group_80']} ({r['ratio_group_80']:.2f}, {r['ratio_group_80'] / r['ratio_one_stream']:.0%}) | "
+                 f"{r['ratio_one_stream_l19']:.2f} | {r['train_s']:.2f} |")
+    L.append("\n## zstd levels\n")
+    L.append("| corpus | setting | ratio | compress MB/s | decompress MB/s |\n|---|---|---:|---:|---:|")
+    for r in res["levels"]:
+        L.append(f"| {r['corpus']} | {r['setting']} | {r['ratio']:.3f} | {r['c_MBps']:.0f} | {r['d_MBps']:.0f} |")
+    L.append("\n## Budget mode on held-out sources\n")
+    L.append("| source | budget | target | achieved | deviation | ratio | best single level (ratio) | "
+             "ratio vs best single | per-chunk oracle gain | levels used |")
+    L.append("|---|---|---:|---:|---:|---:|---|---:|---:|---|")
+    for r in res["budget"]:
+        if "target_MBps" in r and "speed_vs_budget" in r:
+            tgt, ach, dev = f"{r['target_MBps']:.0f} MB/s", f"{r['speed_MBps']:.0f} MB/s", f"{r['speed_vs_budget']:+.1%}"
+            bs = (f"{r['best_single_level']} ({r['best_single_ratio']:.2f})" if r["best_single_level"] is not None
+                  else "none fits")
+            rv = f"{r['ratio_vs_best_single']:+.1%}" if r.get("ratio_vs_best_single") is not None else "-"
+            pc = f"{r['per_chunk_gain_over_best_single']:+.1%}" if "per_chunk_gain_over_best_single" in r else "-"
+        elif "target_ratio" in r:
+            tgt, ach, dev = f"ratio {r['target_ratio']:.2f}", f"ratio {r['ratio']:.2f}", f"{r['ratio_vs_budget']:+.1%}"
+            bs = (f"{r['best_single_level']} ({r['best_single_speed_MBps']:.0f} MB/s)"
+                  if r["best_single_level"] is not None else "none")
+            rv = (f"speed {r['speed_vs_best_single']:+.0%}" if r.get("speed_vs_best_single") is not None else "-")
+            pc = "-"
+        else:
+            tgt, ach, dev = f"d {r['target_MBps']:.0f} MB/s", f"d {r['d_speed_MBps']:.0f} MB/s", \
+                f"{r['dspeed_vs_budget']:+.1%}"
+            bs, rv, pc = "-", "-", "-"
+        L.append(f"| {r['source']} | `{r['budget']}` | {tgt} | {ach} | {dev} | {r['ratio']:.2f} | {bs} | {rv} | {pc} | "
+                 f"{r['levels_used']} |")
+    L.append("\n## Typed mode (opt-in; stock zstd cannot read it) on numeric columns, one thread\n")
+    L.append("| column | method | ratio | compress MB/s | decompress MB/s | round trip |\n|---|---|---:|---:|---:|---|")
+    for r in res["typed"]:
+        L.append(f"| {r['column']} | {r['method']} | {r['ratio']:.2f} | {r['c_MBps']:.0f} | {r['d_MBps']:.0f} | "
+                 f"{'ok' if r['roundtrip'] else 'FAIL'} |")
+    if res.get("missing"):
+        L.append("\nNot run: " + "; ".join(res["missing"]))
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def plot(res: dict[str, Any], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return
+    fig, ax = plt.subplots(1, 3, figsize=(17, 5))
+    rec = res["records"]
+    x = np.arange(len(rec))
+    ax[0].bar(x - 0.3, [r["ratio_nodict"] for r in rec], 0.2, label="per record, no dict")
+    ax[0].bar(x - 0.1, [r["ratio_record"] for r in rec], 0.2, label="record mode")
+    ax[0].bar(x + 0.1, [r["ratio_group16"] for r in rec], 0.2, label="record mode, 16/frame")
+    ax[0].bar(x + 0.3, [r["ratio_one_stream"] for r in rec], 0.2, label="one stream")
+    ax[0].set_xticks(x, [r["source"] for r in rec], rotation=70, fontsize=7)
+    ax[0].set_ylabel("ratio")
+    ax[0].set_title("record mode (held-out)")
+    ax[0].legend(fontsize=7)
+    b = [r for r in res["budget"] if "speed_vs_budget" in r]
+    ax[1].scatter([r["speed_vs_budget"] * 100 for r in b],
+                  [(r["ratio_vs_best_single"] or 0) * 100 for r in b], c="C0")
+    ax[1].axvline(-5, color="r", ls="--", lw=1)
+    ax[1].axhline(0, color="k", lw=0.5)
+    ax[1].set_xlabel("speed vs budget (%)")
+    ax[1].set_ylabel("ratio vs best single level that fits (%)")
+    ax[1].set_title("budget mode, held-out sources")
+    t = res["typed"]
+    for meth, mk in (("precodec typed (zstd 1)", "o"), ("openzl", "s"), ("blosc2", "^"), ("zstd", "x")):
+        pts = [r for r in t if r["method"].startswith(meth)]
+        ax[2].scatter([r["c_MBps"] for r in pts], [r["ratio"] for r in pts], marker=mk, label=meth)
+    ax[2].set_xscale("log")
+    ax[2].set_yscale("log")
+    ax[2].set_xlabel("compress MB/s")
+    ax[2].set_ylabel("ratio")
+    ax[2].set_title("numeric columns")
+    ax[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "datasets", "data"))
+    ap.add_argument("--quick", action="store_true", help="smaller corpora (a smoke run)")
+    ap.add_argument("--name", default="zstd")
+    ap.add_argument("--only", default="records,levels,budget,typed", help="sections to run")
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {
+        "command": " ".join(["nice -n 10 python benchmarks/bench_zstd.py"] + sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "zstandard": zstandard.__version__, "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
+    }
+    only = set(a.only.split(","))
+    res["records"] = record_mode(a.data, a.quick) if "records" in only else []
+    corp = corpora(a.data, a.quick) if only & {"levels", "budget"} else {}
+    res["levels"] = level_table(corp) if "levels" in only else []
+    res["budget"] = budget_mode(corp) if "budget" in only else []
+    res["typed"], res["missing"] = typed_mode() if "typed" in only else ([], [])
+    res["seconds"] = time.perf_counter() - t0
+    os.makedirs(RESULTS, exist_ok=True)
+    base = os.path.join(RESULTS, a.name)
+    with open(base + ".json", "w") as f:
+        json.dump(res, f, indent=1, default=str)
+    write_md(res, base + ".md")
+    plot(res, base + ".png")
+    print(f"wrote {base}.json/.md/.png in {res['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

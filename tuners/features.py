@@ -9,7 +9,7 @@ at most 256 px.  Cost: a few milliseconds whatever the image size, a small
 fraction of one encode.
 
 Feature list (order frozen with the model, see :data:`FEATURE_NAMES`):
-image size, luma DCT energy in four frequency bands, simulated JPEG
+luma DCT energy in four frequency bands, simulated JPEG
 quantisation of the luma blocks with the standard table at qualities 50, 75,
 90 and 96 (share of non-zero AC coefficients and log error), block activity
 (share of flat blocks, mean block deviation), chroma DCT energy, simulated
@@ -39,7 +39,6 @@ MAX_BLOCKS = 384
 _QS = (50, 75, 90, 96)
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "log_pixels",
     "y_band1", "y_band2", "y_band3", "y_band4",
     *[f"y_nz_q{q}" for q in _QS], *[f"y_lmse_q{q}" for q in _QS],
     "y_flat1", "y_flat4", "y_logstd",
@@ -150,7 +149,7 @@ def image_features(image: Any) -> np.ndarray:
     h, w = arr.shape[:2]
     mb = _macroblocks(arr)
     n = mb.shape[0]
-    f: list[float] = [math.log(h * w)]
+    f: list[float] = []  # image size is deliberately not a feature: training images are small
     y = mb[..., 0].reshape(n, 2, 8, 2, 8).transpose(0, 1, 3, 2, 4).reshape(-1, 8, 8) - 128.0
     cy = _dct(y)
     ay = np.abs(cy)

@@ -123,7 +123,14 @@ def predict(features: np.ndarray, *, format: str, pixels: int) -> dict[str, Curv
         raise ModelError(f"no predictor for format {format!r}")
     sess = models.load(model_name(format), threads=1)
     x = np.asarray(features, np.float32).reshape(1, -1)
-    scores, log_bpp = sess.run(None, {"features": x})
+    want = sess.get_inputs()[0].shape[-1]
+    if isinstance(want, int) and want != x.shape[1]:
+        raise ModelError(f"{model_name(format)} expects {want} features, got {x.shape[1]}: model and "
+                         "precodec.tuners.features are out of step; reinstall precodec")
+    try:
+        scores, log_bpp = sess.run(None, {"features": x})
+    except Exception as exc:  # onnxruntime raises its own types
+        raise ModelError(f"{model_name(format)} failed: {exc}") from None
     grid = np.asarray(GRIDS[format], np.float64)
     s_by = {c: np.maximum.accumulate(scores[0, k].astype(np.float64)) for k, c in enumerate(SCORE_CONFIGS[format])}
     out = {}

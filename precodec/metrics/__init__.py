@@ -61,5 +61,33 @@ def get_metric(name: str) -> Callable[[Any, Any], float]:
 
 
 def score(metric: str, reference: Any, distorted: Any) -> float:
-    """Score ``distorted`` against ``reference`` with the metric called ``metric``."""
+    """Score ``distorted`` against ``reference`` with the metric called ``metric``.
+
+    Parameters
+    ----------
+    metric : str
+        ``"ssimulacra2"``, ``"psnr"``, ``"ssim"`` or ``"ms-ssim"`` (any case).
+    reference, distorted : numpy.ndarray or PIL.Image.Image
+        Same-size images (see the metric's own documentation).
+
+    Returns
+    -------
+    float
+        The metric's value; higher is better for all of them.
+
+    Raises
+    ------
+    precodec.errors.OptionError
+        Unknown metric name.
+    precodec.errors.MetricInputError
+        Images of different sizes or unsupported inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from precodec.metrics import score
+    >>> a = np.zeros((16, 16, 3), np.uint8)
+    >>> score("ssim", a, a)
+    1.0
+    """
     return float(get_metric(metric)(reference, distorted))

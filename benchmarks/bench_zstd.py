@@ -275,10 +275,11 @@ def typed_mode() -> tuple[list[dict[str, Any]], list[str]]:
     for name, a in cols.items():
         raw = a.tobytes()
         n = len(raw)
-        for lv in (1, 3):
+        for lv in ("auto", 1):
             tc, blob = timed(lambda: pz.compress_typed({name: a}, level=lv), 3)
             td, back = timed(lambda: pz.decompress(blob), 3)
-            add(name, f"precodec typed (zstd {lv})", n, tc, td, len(blob), back[name].tobytes() == raw)
+            label = "precodec typed (auto)" if lv == "auto" else f"precodec typed (zstd {lv})"
+            add(name, label, n, tc, td, len(blob), back[name].tobytes() == raw)
         for lv in (3, 19):
             c = zstandard.ZstdCompressor(level=lv)
             tc, blob = timed(lambda: c.compress(raw), 1 if lv == 19 else 3)
@@ -324,7 +325,7 @@ def typed_mode() -> tuple[list[dict[str, Any]], list[str]]:
                         missing.append(f"{label} on {name}: {exc}")
         best_ozl = max((r for r in rows if r["column"] == name and r["method"].startswith("openzl")),
                        key=lambda r: r["ratio"], default=None)
-        mine = next(r for r in rows if r["column"] == name and r["method"] == "precodec typed (zstd 1)")
+        mine = next(r for r in rows if r["column"] == name and r["method"] == "precodec typed (auto)")
         print(f"typed {name:<14} precodec {mine['ratio']:6.2f} @ {mine['c_MBps']:6.0f} MB/s; best OpenZL "
               f"{best_ozl['ratio'] if best_ozl else float('nan'):6.2f} @ "
               f"{best_ozl['c_MBps'] if best_ozl else float('nan'):6.0f} MB/s", flush=True)
@@ -413,11 +414,14 @@ def plot(res: dict[str, Any], path: str) -> None:
     ax[1].set_ylabel("ratio vs best single level that fits (%)")
     ax[1].set_title("budget mode, held-out sources")
     t = res["typed"]
-    for meth, mk in (("precodec typed (zstd 1)", "o"), ("openzl", "s"), ("blosc2", "^"), ("zstd", "x")):
+    if not t:
+        ax[2].set_visible(False)
+    for meth, mk in (("precodec typed (auto)", "o"), ("openzl", "s"), ("blosc2", "^"), ("zstd", "x")):
         pts = [r for r in t if r["method"].startswith(meth)]
         ax[2].scatter([r["c_MBps"] for r in pts], [r["ratio"] for r in pts], marker=mk, label=meth)
-    ax[2].set_xscale("log")
-    ax[2].set_yscale("log")
+    if t:
+        ax[2].set_xscale("log")
+        ax[2].set_yscale("log")
     ax[2].set_xlabel("compress MB/s")
     ax[2].set_ylabel("ratio")
     ax[2].set_title("numeric columns")

@@ -263,6 +263,7 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     >>> plan(b"a fairly compressible sentence. " * 8000, BudgetSpec.parse("max-ratio")).level
     19
     """
+    first = sample
     sample = sample[:SAMPLE]
     f = features(sample)
     pred = predict(f)
@@ -279,14 +280,14 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     if budget.kind == "ratio":
         want = budget.value * (1 + margin / 3)
         lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= want), 19)
-        # check the prediction on the sample: step up until it holds, down while the level below holds too
+        # check the prediction on the first chunk: step up until it holds, down while the level below holds too
         i = LADDER.index(lv)
-        r = _measure_level(sample, lv, decompress=False)[2]
+        r = _measure_level(first, lv, decompress=False)[2]
         while r < want and i + 1 < len(LADDER):
             i += 1
-            r = _measure_level(sample, LADDER[i], decompress=False)[2]
+            r = _measure_level(first, LADDER[i], decompress=False)[2]
         while i > 0:
-            r_below = _measure_level(sample, LADDER[i - 1], decompress=False)[2]
+            r_below = _measure_level(first, LADDER[i - 1], decompress=False)[2]
             if r_below < want:
                 break
             i, r = i - 1, r_below
@@ -311,9 +312,10 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     target = budget.value
     extra = {}
     if budget.kind == "time":
-        ref = _measure_level(sample, budget.ref_level, decompress=False)[0]
-        target = ref / budget.value
-        extra = {"ref_speed_MBps": round(ref / 1e6, 1)}
+        # the first chunk is compressed at the reference level: its measured speed sets the target
+        return Plan(str(budget), budget.ref_level, target_speed=-budget.value, features=feats,
+                    reason=f"first chunk at level {budget.ref_level} measures the reference speed; the target is "
+                           f"that speed / {budget.value:g}, held as it goes")
     fits = [lv for lv in LADDER if pred[lv]["speed"] >= target * (1 + margin)]
     lv = max(fits) if fits else LADDER[0]
     ldm = big and bool(fits) and pred[lv]["speed"] >= target * 1.3
@@ -401,6 +403,10 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
             progress(read, size)
         nxt = src.read(CHUNK)
         new = level
+        if p.target_speed < 0:  # time budget: the first chunk ran at the reference level
+            ref_speed = len(chunk) / max(dt, 1e-9)
+            p.target_speed = ref_speed / -p.target_speed
+            p.features["ref_speed_MBps"] = round(ref_speed / 1e6, 1)
         if nxt and not p.store:
             if p.target_speed:
                 # make up any deficit over the next `horizon` bytes (or what is left, if the size is known)
@@ -412,8 +418,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 cand = max(fits) if fits else LADDER[0]
                 if cand > level and est(cand) < need * 1.06:  # hysteresis before moving up
                     cand = level
-                # move one rung at a time upwards, jump downwards
-                new = min(cand, LADDER[min(idx + 1, len(LADDER) - 1)]) if cand > level else cand
+                new = cand
             elif p.target_ratio:
                 out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # exact accounting of bytes written
                 dst.write(out)

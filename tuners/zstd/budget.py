@@ -4,7 +4,9 @@ A budget is one of (:meth:`BudgetSpec.parse`):
 
 * ``compress>=200MB/s`` - compression throughput at least this;
 * ``decompress>=1GB/s`` - decompression throughput at least this;
-* ``time<=2x:level3`` - compression time at most 2x what level 3 takes on the same data;
+* ``time<=2x:level3`` - compression time at most 2x what level 3 takes on the same data (the first
+  1 MiB is compressed at level 3 and its measured speed sets the target, so a first chunk unlike the
+  rest of the input skews it);
 * ``ratio>=4`` (alias ``min-ratio:4``) - the fastest settings that reach this ratio;
 * ``max-ratio`` - the best ratio within the stock decoder's default limits (level 19, long mode on big inputs).
 

@@ -82,8 +82,8 @@ def main() -> int:
     for fmt in ("jpeg", "avif"):
         rs = [r for r in rows if all(c in r["bytes"] for c in BYTES_CONFIGS[fmt])]
         print(f"{fmt}: {len(rs)} held-out images")
-        for aim, step, gain, ram in itertools.product((0.0, 1.0, 2.0, 3.0), (0.3, 1.0), (0.03, 0.06, 0.1, 1.0),
-                                                      (False, True)):
+        for aim, step, gain, ram in itertools.product((0.0, 0.5, 1.0), (0.3,), (0.03, 0.05, 0.08, 0.12, 1.0),
+                                                      (False,)):
             enc, over, hits, n = [], [], 0, 0
             for r in rs:
                 for t in (60, 70, 80, 90):

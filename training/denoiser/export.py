@@ -127,9 +127,14 @@ def main(argv: list[str] | None = None) -> None:
             "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients",
             "steps": state["step"], "batch": targs["batch"], "patch": targs["patch"], "seed": targs["seed"],
             "optimizer": f"Adam lr {targs['lr']} cosine to 1e-5",
-            "command": "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
-                       f"training/denoiser/train.py --steps {targs['steps']} && "
-                       "/work/venv/bin/python training/denoiser/export.py",
+            "command": ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
+                        "training/denoiser/train.py --steps 5500 --lr 1e-3"
+                        + (f" && (same) --steps {targs['steps']} --downscale" if targs.get("downscale") else "")
+                        + " && /work/venv/bin/python training/denoiser/export.py"),
+            "phases": ("steps 0-5500 on the images at full size" + (
+                f"; steps 5500-{state['step']} fine-tuned (new cosine from lr 1e-3 at step 5500 of "
+                f"{targs['steps']}) on 2x area-downscaled images, whose targets carry less film grain and "
+                "JPEG noise" if targs.get("downscale") else "")),
             "history": hist[-3:],
         },
         "exported": datetime.date.today().isoformat(),

@@ -1,0 +1,64 @@
+"""Pick the default denoising strength on held-out *training* images (never Kodak).
+
+For the 'val' images of data.txt (centre crops 384x384 or the whole image if smaller)
+with sensor noise at sigma 5/10/15, run precodec's clean path at several strengths and
+report the mean SSIMULACRA2 against the clean image, unencoded and after JPEG q75/q90.
+
+Usage: OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/tune_strength.py
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent.parent / "benchmarks"))
+from train import load_images, read_list  # noqa: E402
+from bench_denoise import sensor_noise  # noqa: E402
+
+from precodec.metrics.ssimulacra2 import Ssimulacra2Reference  # noqa: E402
+from precodec.preproc import preprocess  # noqa: E402
+
+STRENGTHS = (0.7, 1.0, 1.3, 1.6)
+
+
+def jpeg(a, q):
+    b = io.BytesIO()
+    Image.fromarray(a).save(b, "JPEG", quality=q)
+    b.seek(0)
+    return b.getbuffer().nbytes, np.asarray(Image.open(b).convert("RGB"))
+
+
+def main():
+    ims = load_images(read_list("val"))[::2]
+    out = {}
+    for sigma in (5, 10, 15):
+        acc = {s: [] for s in ("plain",) + STRENGTHS}
+        for i, im in enumerate(ims):
+            h, w = im.shape[:2]
+            c = im[max(0, h // 2 - 192):h // 2 + 192, max(0, w // 2 - 192):w // 2 + 192]
+            noisy = sensor_noise(c, sigma, seed=i)
+            ref = Ssimulacra2Reference(c)
+            variants = {"plain": noisy}
+            for s in STRENGTHS:
+                variants[s] = preprocess(Image.fromarray(noisy), noisy, denoise="clean", strength=s,
+                                         threads=1).reference
+            for k, a in variants.items():
+                row = [ref.score(a)]
+                for q in (75, 90):
+                    n, d = jpeg(a, q)
+                    row += [n, ref.score(d)]
+                acc[k].append(row)
+        out[sigma] = {str(k): np.mean(v, axis=0).round(2).tolist() for k, v in acc.items()}
+        print(sigma, json.dumps(out[sigma]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

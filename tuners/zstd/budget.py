@@ -281,6 +281,17 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
                     reason="best ratio within the stock decoder's default limits" + (", long mode" if big else ""))
     if budget.kind == "ratio":
         want = budget.value * (1 + margin / 3)
+        # ratios grow with input size (more history): estimate the growth per doubling at level 3 from the
+        # first 256 KiB to the first chunk and extrapolate to the input size (at most 8 MiB of history)
+        growth = 1.0
+        if len(first) >= 4 * SAMPLE and size != len(first):
+            r_small = _measure_level(first[: len(first) // 4], 3, decompress=False)[2]
+            r_big = _measure_level(first, 3, decompress=False)[2]
+            per_doubling = min(max((r_big / r_small) ** 0.5, 1.0), 1.25)
+            span = (size if size > 0 else 8 << 20) / len(first)
+            growth = per_doubling ** max(0.0, min(math.log2(max(span, 1.0)), 3.0))
+        want /= growth
+        feats["expected_ratio_growth"] = round(growth, 3)
         lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= want), 19)
         # check the prediction on the first chunk: step up until it holds, down while the level below holds too
         i = LADDER.index(lv)
@@ -369,7 +380,8 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     t_plan = time.perf_counter() - t_start
     level = p.level
     idx = LADDER.index(level)
-    pred = predict(features(first[:SAMPLE])) if p.target_speed and not p.store else {}
+    pred = predict(features(first[:SAMPLE])) if (p.target_speed or p.target_ratio) and not p.store else {}
+    measr: dict[int, list[int]] = {}  # bytes in / out per level (ratio budgets)
     # online estimates: measured speed per level on this data; correction factor for unmeasured levels
     meas: dict[int, list[float]] = {}
     read = written = frames = 0
@@ -390,6 +402,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         return pred[lv]["speed"] * k
 
     while chunk:
+        w_before = written
         t0 = time.perf_counter()
         out = cobj.compress(chunk)
         dt = time.perf_counter() - t0
@@ -425,9 +438,28 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # exact accounting of bytes written
                 dst.write(out)
                 written += len(out)
-                cur = read / max(written, 1)
-                if cur < p.target_ratio * 1.02 and idx + 1 < len(LADDER):
-                    new = LADDER[idx + 1]  # only upwards: each change starts a new frame and loses history
+                mr = measr.setdefault(level, [0, 0])
+                mr[0] += len(chunk)
+                mr[1] += written - w_before
+                aim = p.target_ratio * 1.02
+                if size > 0:  # the ratio the rest must reach for the whole output to meet the budget
+                    left = size - read
+                    allowed_out = read / aim + left / aim - written
+                    need_r = left / allowed_out if allowed_out > 0 else float("inf")
+                else:
+                    need_r = aim if read / max(written, 1) >= aim else aim * 1.05
+
+                def est_r(lv: int) -> float:
+                    if lv in measr:
+                        return measr[lv][0] / max(measr[lv][1], 1)
+                    return (mr[0] / max(mr[1], 1)) * pred[lv]["ratio"] / pred[level]["ratio"] if pred else 0.0
+
+                ok = [lv for lv in LADDER if est_r(lv) >= need_r]
+                cand = min(ok) if ok else LADDER[-1]
+                if cand < level:  # down one rung at a time, with hysteresis: each change restarts the frame
+                    below = LADDER[idx - 1]
+                    cand = below if est_r(below) >= need_r * 1.03 else level
+                new = cand
         if new != level:
             t0 = time.perf_counter()
             out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)

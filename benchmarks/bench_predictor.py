@@ -23,9 +23,9 @@ Kodak is evaluation only: nothing here trains or tunes anything.
 
 Command used for the committed results::
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_predictor.py --set kodak --avif-every 3
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_predictor.py --set kodak --avif-every 4
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_predictor.py --set ood-dev --targets 70,80 \\
-        --formats jpeg --no-oracle --max-side 1024
+        --formats jpeg --no-oracle --max-side 768
 """
 
 from __future__ import annotations

@@ -325,6 +325,8 @@ def _with_target(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, li
     plain_out = None
     if out is None or compare:
         plain_out = _bisect_formats(ev, fmts, plain, max_decode_ms)
+        if out is None and strategy == "auto" and not ev.met(plain_out):
+            plain_out = _escalate(ev, plain_out, configs, rec)
         if out is None:
             out = plain_out
             rec.strategy = "bisect"
@@ -367,6 +369,21 @@ def _bisect_formats(ev: Any, fmts: list[str], plain: Mapping[str, str], max_deco
             ev.record.notes.append(f"no format decodes within max_decode_ms={max_decode_ms}; the fastest is returned")
             fast = [min(results, key=lambda e: e.decode_ms or 0.0)]
     return min(fast, key=lambda e: (not ev.met(e), e.size))
+
+
+def _escalate(ev: Any, miss: Any, configs: Mapping[str, list[str]], rec: DecisionRecord) -> Any:
+    """The usual settings cannot reach the target: try full-resolution chroma (4:4:4) of the same backend."""
+    from .tuners.search import bisect_quality
+    from .tuners.space import CONFIGS
+
+    name = miss.config.replace(":420", ":444")
+    if name == miss.config or name not in configs.get(CONFIGS[miss.config].format, []):
+        return miss
+    e = bisect_quality(ev, name)
+    if ev.met(e) or ev.value(e) > ev.value(miss):
+        rec.notes.append(f"{miss.config} cannot reach the target; {name} tried")
+        return e
+    return miss
 
 
 def _learned(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[str]],

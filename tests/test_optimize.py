@@ -146,3 +146,14 @@ def test_bad_options_raise_option_error(kwargs):
 def test_bad_targets_rejected(target):
     with pytest.raises(OptionError):
         precodec.optimize(_sample(), target=target)
+
+
+def test_fallback_escalates_to_444_when_420_cannot_reach():
+    img = np.full((96, 128, 3), 255, np.uint8)
+    img[::6, :] = (255, 0, 0)
+    img[:, ::8] = (0, 0, 255)
+    r = precodec.optimize(img, format="jpeg", target="ssimulacra2:85")
+    assert r.record.fallback and r.record.config == "jpeg:444" and r.record.target_met
+    assert any("cannot reach" in n for n in r.record.notes)
+    plain = precodec.optimize(img, format="jpeg", target="ssimulacra2:85", strategy="bisect")
+    assert plain.record.target_met is False  # the usual 4:2:0 setting alone cannot

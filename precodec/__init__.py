@@ -34,6 +34,7 @@ from .errors import (
 __all__ = [
     "__version__",
     "optimize",
+    "zstd",
     "sample_path",
     "load_image",
     "Target",
@@ -80,6 +81,10 @@ def __getattr__(name: str) -> Any:  # lazy public names, nothing heavy on import
         from .targets import Target
 
         return Target
+    if name in ("zstd", "metrics", "plugins", "tuners", "preproc", "models"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name in ("Result", "DecisionRecord"):
         from . import record
 

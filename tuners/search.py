@@ -56,6 +56,9 @@ AIM_MARGIN = 0.0
 STEP_MARGIN = 0.3
 #: encodes the learned path may spend before falling back to search
 MAX_STEPS = 6
+#: largest upward step after a miss: near the top of the scale the predicted curve flattens and a
+#: corrected crossing can land at quality 100 (1.5x the bytes of 97) although 1-2 steps would do
+MAX_STEP_UP = 3
 #: a first measurement this many points away from the prediction means the model is wrong here: fall back
 UNRELIABLE = 12.0
 
@@ -347,6 +350,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
                 break  # a step down missed: keep the passing one
             if q < hi:
                 nxt = _propose(cv, T + step_margin, fail_q[name], pass_q.get(name, hi + 1), lo, hi)
+                if nxt is not None and name not in pass_q:
+                    nxt = min(nxt, q + MAX_STEP_UP)
         if nxt is not None:
             q = nxt
             continue

@@ -38,7 +38,6 @@ import numpy as np
 from ..errors import (
     BitstreamError,
     BitstreamMismatchError,
-    ModelError,
     OptionError,
     PrecodecError,
     TargetUnreachableError,
@@ -265,8 +264,8 @@ def _check_model(h: container.Header, model: LearnedModel) -> None:
 
 
 def _decode_symbols(payload: bytes, h: container.Header, model: LearnedModel,
-                    _hs_hook: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Entropy-decode; returns (z, y_hat) with y_hat in the gained latent domain."""
+                    _hs_hook: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entropy-decode; returns (z, y_hat, symbols) with y_hat in the gained latent domain."""
     cs = _constriction()
     d = model.down
     H, W = -(-h.height // d) * d, -(-h.width // d) * d

@@ -71,7 +71,7 @@ MANIFEST_NAME = ".precodec-manifest.jsonl"
 MARKER_PREFIX = b"precodec "
 _TMP_PREFIX = ".precodec-"
 _FORMAT_OF = {"JPEG": "jpeg", "MPO": "jpeg", "AVIF": "avif"}
-_EXT = {"jpeg": ".jpg", "avif": ".avif"}
+_EXT = {"jpeg": ".jpg", "avif": ".avif", "learned": ".pcl"}
 
 
 # --------------------------------------------------------------------------- options
@@ -123,8 +123,8 @@ class BatchOptions:
         from .targets import Target
 
         Target.parse(self.target)
-        if self.format not in ("auto", "jpeg", "avif"):
-            raise OptionError(f"format={self.format!r} is not one of ['auto', 'jpeg', 'avif']")
+        if self.format not in ("auto", "jpeg", "avif", "learned"):
+            raise OptionError(f"format={self.format!r} is not one of ['auto', 'jpeg', 'avif', 'learned']")
         if self.denoise not in ("off", "auto", "clean"):
             raise OptionError(f"denoise={self.denoise!r} is not one of ['off', 'auto', 'clean']")
         if not (0.0 <= self.min_saving < 1.0):
@@ -302,13 +302,18 @@ def _verify(data: bytes, size: tuple[int, int]) -> None:
     from .errors import EncoderError
 
     try:
-        if data[4:8] == b"ftyp":
-            from .plugins.avif import ensure_avif
+        if data[:4] == b"\x89PCL":  # the opt-in learned codec: only precodec decodes it
+            from . import learned
 
-            ensure_avif()
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            got = im.size
+            got = learned.decode(data).size
+        else:
+            if data[4:8] == b"ftyp":
+                from .plugins.avif import ensure_avif
+
+                ensure_avif()
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                got = im.size
     except Exception as exc:
         raise EncoderError(f"result does not decode: {exc}") from None
     if got not in (size, size[::-1]):

@@ -118,9 +118,11 @@ def optimize(
     ----------
     image : path, bytes, file object, PIL.Image.Image or numpy.ndarray
         The input; never modified.
-    format : {"jpeg", "avif", "auto"} or sequence of them
+    format : {"jpeg", "avif", "auto", "learned"} or sequence of them
         Output format; with several (``"auto"`` is ``("jpeg", "avif")``) the
-        smallest output meeting the target wins.
+        smallest output meeting the target wins.  ``"learned"`` is the opt-in
+        learned codec (a new bitstream, ``.pcl``, that only precodec decodes;
+        see :mod:`precodec.learned`); it is never chosen by ``"auto"``.
     target : str or Target or None
         Quality to reach, measured against the original (``"ssimulacra2:80"``,
         ``"psnr:40"``, a preset such as ``"high"``).  None encodes with
@@ -179,6 +181,9 @@ def optimize(
     ('jpeg', True, True)
     """
     t0 = time.perf_counter()
+    if format == "learned":
+        return _optimize_learned(image, target=target, params=params, backend=backend, max_bytes=max_bytes,
+                                 strip_metadata=strip_metadata, denoise=denoise, source=source, t0=t0)
     fmts = _formats(format)
     tgt = Target.parse(target) if target is not None else None
     fixed = dict(params or {})
@@ -248,6 +253,73 @@ def optimize(
         rec.versions["models"] = {f"predictor-{f}": model_info(f)["version"] for f in fmts
                                   if f"predictor-{f}" in str(rec.predicted.get("models", ""))}
     return Result(data=out.data, format=out.format, params=dict(out.params), quality=dict(out.quality), record=rec)
+
+
+def _optimize_learned(image: ImageSource, *, target: "str | Target | None", params: Mapping[str, Any] | None,
+                      backend: Any, max_bytes: int | None, strip_metadata: bool, denoise: str, source: str | None,
+                      t0: float) -> Result:
+    """``format="learned"``: the opt-in learned codec, rate point chosen for the target.
+
+    Under the kill switch the learned codec is off: the image is encoded as
+    plain JPEG by the usual path instead, and the record says so.
+    """
+    if config.learned_disabled():
+        res = optimize(image, format="jpeg", target=target, max_bytes=max_bytes, strip_metadata=strip_metadata,
+                       source=source, strategy="bisect")
+        res.record.fallback = True
+        res.record.reason = (f"kill switch {config.KILL_SWITCH_ENV} is set: learned codec off, plain JPEG instead; "
+                             + res.record.reason)
+        return res
+    from . import learned
+
+    if backend not in (None, "learned"):
+        raise OptionError(f"backend={backend!r} does not write format 'learned'")
+    if max_bytes is not None:
+        raise OptionError("max_bytes is not supported with format='learned'")
+    if denoise != "off":
+        raise OptionError("denoise is not supported with format='learned'")
+    fixed = dict(params or {})
+    unknown = sorted(set(fixed) - {"rate"})
+    if unknown:
+        raise OptionError(f"unknown parameter(s) {unknown} for format 'learned'; allowed: ['rate']")
+    tgt = Target.parse(target) if target is not None else None
+    if tgt is not None and "rate" in fixed:
+        raise OptionError("target and params['rate'] are mutually exclusive: give one or the other")
+    if tgt is not None and tgt.metric not in ("ssimulacra2", "psnr"):
+        raise OptionError(f"format='learned' takes ssimulacra2 or psnr targets, not {tgt.metric}")
+    intake = load_image(image, strip_metadata=True)
+    if intake.has_alpha:
+        if not intake.alpha_is_opaque():
+            raise UnsupportedModeError("the learned codec stores no transparency; flatten the image first")
+    im = intake.image.convert("RGB" if intake.image.mode in ("RGB", "RGBA") else "L")
+    ref = np.asarray(im)
+    rec = DecisionRecord(source=source, format="learned", backend="learned", target=str(tgt) if tgt else None,
+                         bytes_in=intake.source_bytes, notes=list(intake.notes), learned=True)
+    rec.time_ms["intake"] = (time.perf_counter() - t0) * 1e3
+    if intake.metadata.as_dict():
+        rec.notes.append("metadata (ICC/EXIF/XMP) is not stored by the learned codec")
+    quality: dict[str, float] = {}
+    if tgt is None:
+        rate = fixed.get("rate", learned.DEFAULT_RATE)
+        data = learned.encode(im, rate=rate)
+        rec.encodes = 1
+        rec.strategy, rec.reason = "fixed", "fixed rate point"
+    else:
+        tr = learned.encode_to_target(im, target=tgt.value, metric=tgt.metric, strict=False)
+        data, rate = tr.data, tr.rate
+        quality[tgt.metric] = float(tr.score)
+        rec.encodes = rec.metric_runs = len(tr.tried)
+        rec.candidates = [{"params": {"rate": r}, tgt.metric: s} for r, s in sorted(tr.tried.items())]
+        rec.target_met = tgt.met(tr.score)
+        rec.strategy = "bisect-rate"
+        rec.reason = ("smallest rate point reaching the target" if rec.target_met
+                      else f"target not reachable by the learned codec: best rate point gives {tr.score:.2f}")
+    rec.time_ms["total"] = (time.perf_counter() - t0) * 1e3
+    rec.bytes_out = len(data)
+    rec.applied = {"rate": rate}
+    rec.measured = dict(quality)
+    rec.versions = {"precodec": _version(), "learned": learned.info()}
+    return Result(data=data, format="learned", params={"rate": rate}, quality=quality, record=rec)
 
 
 def _plain_config(fmt: str, backends: list[str], configs: list[str], table: Mapping[str, str]) -> str:

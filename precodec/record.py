@@ -147,7 +147,7 @@ class Result:
 
     @property
     def extension(self) -> str:
-        return {"jpeg": ".jpg", "avif": ".avif", "zstd": ".zst"}.get(self.format, "." + self.format)
+        return {"jpeg": ".jpg", "avif": ".avif", "zstd": ".zst", "learned": ".pcl"}.get(self.format, "." + self.format)
 
     def save(self, path: str) -> None:
         """Write :attr:`data` to ``path`` atomically (temporary file, fsync, rename)."""

@@ -354,3 +354,50 @@ def test_pillow_plugin_only_when_asked(tmp_path, monkeypatch):
 def test_errors_share_the_base():
     assert issubclass(BitstreamMismatchError, BitstreamError)
     assert issubclass(BitstreamError, PrecodecError)
+
+
+# --------------------------------------------------------------------------- wiring into optimize() and the CLI
+
+
+def test_optimize_format_learned_meets_target_and_is_opt_in(photo):
+    import precodec
+    from precodec import learned
+
+    r = precodec.optimize(photo, format="learned", target="psnr:20")
+    assert r.format == "learned" and r.extension == ".pcl" and r.data[:4] == b"\x89PCL"
+    assert r.record.target_met and r.quality["psnr"] >= 20 and r.record.learned
+    assert learned.decode(r.data).size == (photo.shape[1], photo.shape[0])
+    fixed = precodec.optimize(photo, format="learned", target=None, params={"rate": 0})
+    assert fixed.params == {"rate": 0} and fixed.record.encodes == 1
+    auto = precodec.optimize(photo, format="auto", target="psnr:20")  # 'auto' never picks the learned codec
+    assert auto.format in ("jpeg", "avif")
+
+
+def test_optimize_format_learned_options_and_kill_switch(photo, monkeypatch):
+    import precodec
+    from precodec.errors import OptionError
+
+    with pytest.raises(OptionError, match="mutually exclusive"):
+        precodec.optimize(photo, format="learned", target="psnr:20", params={"rate": 1})
+    with pytest.raises(OptionError, match="quality"):
+        precodec.optimize(photo, format="learned", target=None, params={"quality": 1})
+    with pytest.raises(OptionError, match="ms-ssim"):
+        precodec.optimize(photo, format="learned", target="ms-ssim:0.9")
+    monkeypatch.setenv("PRECODEC_DISABLE", "1")
+    r = precodec.optimize(photo, format="learned", target="psnr:20")
+    assert r.format == "jpeg" and r.record.fallback and "kill switch" in r.record.reason
+
+
+def test_cli_format_learned(run_cli, tmp_path, photo):
+    from PIL import Image
+
+    from precodec import learned
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo).save(src / "a.png")
+    out = tmp_path / "out"
+    r = run_cli("optimize", src, "-o", out, "--format", "learned", "--target", "psnr:20", "-q")
+    assert r.returncode == 0, r.stderr
+    pcl = out / "a.pcl"
+    assert pcl.is_file() and learned.decode(pcl.read_bytes()).size == (photo.shape[1], photo.shape[0])

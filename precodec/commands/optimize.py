@@ -3,7 +3,7 @@
 Usage::
 
     precodec optimize PATH... (-o OUTDIR | --in-place | --dry-run | --compare)
-        [--target ssimulacra2:80] [--format auto|jpeg|avif] [--denoise off|auto|clean]
+        [--target ssimulacra2:80] [--format auto|jpeg|avif|learned] [--denoise off|auto|clean]
         [--jobs N] [--executor local|threads|processes|dask://HOST:PORT]
         [--min-saving 2%] [--report report.json] [--html report.html]
 
@@ -51,7 +51,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     where.add_argument("--compare", action="store_true",
                        help="shadow mode: encode plain and precodec ways, report both, write only the report")
     p.add_argument("--target", default="ssimulacra2:80", help="quality target (default ssimulacra2:80)")
-    p.add_argument("--format", default="auto", choices=["auto", "jpeg", "avif"], help="output format (default auto)")
+    p.add_argument("--format", default="auto", choices=["auto", "jpeg", "avif", "learned"],
+                   help="output format (default auto: keep JPEG/AVIF, else JPEG); 'learned' is the opt-in learned "
+                        "codec (.pcl, only precodec decodes it)")
     p.add_argument("--denoise", default="off", choices=["off", "auto", "clean"], help="learned denoising")
     p.add_argument("--backend", help="encoder backend (jpeg, mozjpeg, jpegli, avif)")
     p.add_argument("--strip-metadata", action="store_true", help="drop ICC, EXIF and XMP")

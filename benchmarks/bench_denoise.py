@@ -292,7 +292,7 @@ from bench_denoise import sensor_noise, load_rgb, SHARED
 base = load_rgb(SHARED / "kodak" / "kodim05.png")
 img = np.empty((4000, 6000, 3), np.uint8)
 for y in range(0, 4000, 250):  # in stripes, so the baseline RSS stays small
-    img[y:y + 250] = sensor_noise(np.tile(base, (1, 8, 1))[(y % 500):(y % 500) + 250, :6000], 10, seed=y)
+    img[y:y + 250] = sensor_noise(np.tile(base, (1, 8, 1))[(y - (y // 500) * 500):(y - (y // 500) * 500) + 250, :6000], 10, seed=y)
 im = Image.fromarray(img)
 from precodec.preproc import preprocess
 from precodec.record import DecisionRecord

@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> None:
                         + (f" && (same) --steps {targs['steps']} --downscale" if targs.get("downscale") else "")
                         + " && /work/venv/bin/python training/denoiser/export.py"),
             "phases": ("steps 0-5500 on the images at full size" + (
-                f"; steps 5500-{state['step']} fine-tuned (new cosine from lr 1e-3 at step 5500 of "
-                f"{targs['steps']}) on 2x area-downscaled images, whose targets carry less film grain and "
+                f"; steps 5500-{state['step']} fine-tuned (the cosine schedule recomputed for "
+                f"{targs['steps']} steps: lr about 3.6e-4 at step 5500 down to 1e-5) on 2x area-downscaled images, whose targets carry less film grain and "
                 "JPEG noise" if targs.get("downscale") else "")),
             "history": hist[-3:],
         },

@@ -68,6 +68,11 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return out
 
 
+def _short(name: str, n: int = 12) -> str:
+    """An axis label: the name, or its start and an ellipsis when longer than ``n``."""
+    return name if len(name) <= n else name[: n - 1] + "\u2026"
+
+
 def _fmt(v: float) -> str:
     if abs(v) >= 1e6:
         return f"{v / 1e6:g}M"
@@ -121,14 +126,15 @@ def svg_bars(labels: Sequence[str], values: Sequence[float], *, title: str, ylab
                     f'height="{max(abs(y1 - y0), 0.5):.1f}" fill="{colors[i]}"><title>{html.escape(lab)}: {v:g}</title></rect>')
     xt = []
     if n <= 30:
-        xt = [(l + (i + 0.5) * bw, os.path.basename(lab)[:10]) for i, lab in enumerate(labels)]
+        xt = [(l + (i + 0.5) * bw, _short(os.path.basename(lab))) for i, lab in enumerate(labels)]
     yt = [(sy(v), f"{v:.0%}" if percent else _fmt(v)) for v in ticks]
     return _frame(title, "file" + ("" if n <= 30 else f" ({n} files)"), ylabel, xt, yt, "\n".join(body), plot_id)
 
 
 def svg_scatter(xs: Sequence[float], ys: Sequence[float], *, title: str, xlabel: str, ylabel: str,
                 colors: Sequence[str], labels: Sequence[str], hline: float | None = None, plot_id: str = "scatter",
-                diagonal: bool = False, extra: Sequence[tuple[float, float, str, str]] = ()) -> str:
+                diagonal: bool = False, extra: Sequence[tuple[float, float, str, str]] = (),
+                integer_x: bool = False) -> str:
     """A scatter plot as an SVG string; ``hline`` draws a dashed target line, ``extra`` adds (x, y, color, label) points."""
     l, r, t, b = _M["l"], _W - _M["r"], _M["t"], _H - _M["b"]
     allx = [x for x in xs if math.isfinite(x)] + [e[0] for e in extra]
@@ -160,7 +166,7 @@ def svg_scatter(xs: Sequence[float], ys: Sequence[float], *, title: str, xlabel:
     for x, y, c, lab in extra:
         body.append(f'<rect class="point plain" x="{sx(x) - 4:.1f}" y="{sy(y) - 4:.1f}" width="8" height="8" fill="{c}" '
                     f'fill-opacity="0.7"><title>{html.escape(lab)}: {x:g}, {y:.2f}</title></rect>')
-    xt = [(sx(v), _fmt(v)) for v in _ticks(x0, x1)]
+    xt = [(sx(v), _fmt(v)) for v in _ticks(x0, x1) if not integer_x or float(v).is_integer()]
     yt = [(sy(v), _fmt(v)) for v in _ticks(y0, y1)]
     return _frame(title, xlabel, ylabel, xt, yt, "\n".join(body), plot_id)
 
@@ -212,7 +218,7 @@ def render_html(files: Sequence[dict[str, Any]], summary: dict[str, Any], *, tit
     qs = [float((f.get("quality") or {}).get(metric, float("nan"))) if metric else float("nan") for f in done]
     plots.append(svg_scatter(list(range(1, len(done) + 1)), qs, title=f"Achieved {metric or 'quality'} against the target",
                              xlabel="file #", ylabel=metric or "quality", colors=colors, labels=labels, hline=tval,
-                             plot_id="plot-quality"))
+                             plot_id="plot-quality", integer_x=True))
     extra = []
     for f in done:
         p = f.get("plain")

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not info["models"]:
         w("  (none shipped)\n")
     for m in info["models"]:
-        w(f"  {m['name']:<28} v{m['version']}  sha256 {m['sha256']}...\n")
+        w(f"  {m['name']:<34} v{m['version']}  sha256 {m['sha256']}...\n")
     lc = info["learned_codec"]
     w(f"\nlearned codec (opt-in): {'available' if lc['available'] else 'not available'}\n")
     ks = info["kill_switch"]

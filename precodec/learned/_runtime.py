@@ -76,23 +76,20 @@ class LearnedModel:
         return np.asarray(self.codec["igain"][rate], np.float32)[None, :, None, None]
 
     # -- entropy models (constriction, built once from the integer tables) --
-    def z_model(self, c: int):
-        key = f"z{c}"
+    def _table_model(self, kind: str, index: int):
+        """Categorical model built once from the integer table ``codec[f"{kind}_tables"][index]``."""
+        key = f"{kind}{index}"
         m = self._models.get(key)
         if m is None:
-            cs = _constriction()
-            f = np.asarray(self.codec["z_tables"][c], np.float64)
-            m = self._models[key] = cs.stream.model.Categorical(f / f.sum(), perfect=False)
+            f = np.asarray(self.codec[f"{kind}_tables"][index], np.float64)
+            m = self._models[key] = _constriction().stream.model.Categorical(f / f.sum(), perfect=False)
         return m
 
+    def z_model(self, c: int):
+        return self._table_model("z", c)
+
     def y_model(self, k: int):
-        key = f"y{k}"
-        m = self._models.get(key)
-        if m is None:
-            cs = _constriction()
-            f = np.asarray(self.codec["y_tables"][k], np.float64)
-            m = self._models[key] = cs.stream.model.Categorical(f / f.sum(), perfect=False)
-        return m
+        return self._table_model("y", k)
 
     # -- networks ------------------------------------------------------
     def _run(self, part: str, x: np.ndarray) -> np.ndarray:

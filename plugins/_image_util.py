@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import OptionError
+from ..errors import MissingDependencyError, OptionError
 
 SUBSAMPLING_TO_PIL = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -36,3 +36,13 @@ def metadata_kwargs(metadata: Any) -> dict[str, Any]:
     if getattr(metadata, "xmp", None):
         kw["xmp"] = metadata.xmp
     return kw
+
+
+def optional_module(module: str, backend: str) -> Any:
+    """Import ``module`` for ``backend`` or raise MissingDependencyError naming the ``anchors`` extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"the {backend} backend needs {module}: pip install precodec[anchors]") from None

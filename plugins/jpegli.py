@@ -13,18 +13,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import EncoderError, MissingDependencyError
-from ._image_util import as_pil
+from ._image_util import as_pil, optional_module
 from .base import ImageCodec, Param, ParamSpace
 
 __all__ = ["JpegliCodec"]
 
 
 def _lib() -> Any:
-    try:
-        import pyjpegli
-    except ImportError:
-        raise MissingDependencyError("the jpegli backend needs pyjpegli: pip install precodec[anchors]") from None
-    return pyjpegli
+    return optional_module("pyjpegli", "jpegli")
 
 
 class JpegliCodec(ImageCodec):

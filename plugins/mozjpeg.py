@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import EncoderError, MissingDependencyError
-from ._image_util import as_pil
+from ._image_util import as_pil, optional_module
 from ._jpeg_markers import insert_metadata
 from .base import ImageCodec, Param, ParamSpace
 
@@ -33,11 +33,7 @@ _SAMP = {"4:4:4": ((1, 1), (1, 1), (1, 1)), "4:2:2": ((1, 2), (1, 1), (1, 1)), "
 
 
 def _lib() -> Any:
-    try:
-        import jpeglib
-    except ImportError:
-        raise MissingDependencyError("the mozjpeg backend needs jpeglib: pip install precodec[anchors]") from None
-    return jpeglib
+    return optional_module("jpeglib", "mozjpeg")
 
 
 class MozjpegCodec(ImageCodec):

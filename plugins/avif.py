@@ -64,12 +64,8 @@ class AvifCodec(ImageCodec):
     )
 
     @classmethod
-    def available(cls) -> bool:
-        try:
-            ensure_avif()
-        except MissingDependencyError:
-            return False
-        return True
+    def require(cls) -> None:
+        ensure_avif()
 
     def encode(self, data: Any, params: Mapping[str, Any] | None = None, /, *, metadata: Any = None, **kwargs: Any) -> bytes:
         p = self.space.validate({**(params or {}), **kwargs})

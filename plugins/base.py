@@ -21,7 +21,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-from ..errors import OptionError
+from ..errors import MissingDependencyError, OptionError
 
 __all__ = ["Param", "ParamSpace", "Codec", "ImageCodec"]
 
@@ -154,8 +154,17 @@ class Codec(abc.ABC):
     space: ClassVar[ParamSpace]
 
     @classmethod
+    def require(cls) -> None:
+        """Import what this backend needs, or raise :class:`MissingDependencyError`
+        naming the ``pip install precodec[extra]`` that provides it."""
+
+    @classmethod
     def available(cls) -> bool:
-        """True when the libraries this backend needs can be used."""
+        """True when the libraries this backend needs can be used (:meth:`require` passes)."""
+        try:
+            cls.require()
+        except MissingDependencyError:
+            return False
         return True
 
     @abc.abstractmethod

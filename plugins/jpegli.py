@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import EncoderError, MissingDependencyError
+from ..errors import EncoderError
 from ._image_util import as_pil, optional_module
 from .base import ImageCodec, Param, ParamSpace
 
@@ -34,12 +34,8 @@ class JpegliCodec(ImageCodec):
     space = ParamSpace((Param("quality", "int", 75, 1, 100, doc="jpegli quality (libjpeg-like scale)"),))
 
     @classmethod
-    def available(cls) -> bool:
-        try:
-            _lib()
-        except MissingDependencyError:
-            return False
-        return True
+    def require(cls) -> None:
+        _lib()
 
     def encode(self, data: Any, params: Mapping[str, Any] | None = None, /, *, metadata: Any = None, **kwargs: Any) -> bytes:
         p = self.space.validate({**(params or {}), **kwargs})

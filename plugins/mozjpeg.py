@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import EncoderError, MissingDependencyError
+from ..errors import EncoderError
 from ._image_util import as_pil, optional_module
 from ._jpeg_markers import insert_metadata
 from .base import ImageCodec, Param, ParamSpace
@@ -52,12 +52,8 @@ class MozjpegCodec(ImageCodec):
     )
 
     @classmethod
-    def available(cls) -> bool:
-        try:
-            _lib()
-        except MissingDependencyError:
-            return False
-        return True
+    def require(cls) -> None:
+        _lib()
 
     def encode(self, data: Any, params: Mapping[str, Any] | None = None, /, *, metadata: Any = None, **kwargs: Any) -> bytes:
         p = self.space.validate({**(params or {}), **kwargs})

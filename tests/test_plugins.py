@@ -137,6 +137,19 @@ def test_registry_unknown_and_missing_dependency(monkeypatch):
         get_codec("fake")
 
 
+@pytest.mark.parametrize("module,cls", [("mozjpeg", "MozjpegCodec"), ("jpegli", "JpegliCodec"), ("avif", "AvifCodec")])
+def test_available_follows_require(monkeypatch, module, cls):
+    import importlib
+
+    codec = getattr(importlib.import_module(f"precodec.plugins.{module}"), cls)
+
+    def missing(cls):
+        raise MissingDependencyError("pip install precodec[anchors]")
+
+    monkeypatch.setattr(codec, "require", classmethod(missing))
+    assert codec.available() is False
+
+
 def test_codec_info_lists_versions_and_spaces():
     rows = {r["name"]: r for r in codec_info()}
     assert rows["jpeg"]["available"] and "pillow" in rows["jpeg"]["versions"]

@@ -192,37 +192,41 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
     if n_blocks:
         start = n
         sb = s_all[start - n0 : start - n0 + 4 * n_blocks].reshape(n_blocks, 4, m)
-        bufs = (np.empty((3, 4, m), dtype=_F32), np.empty((3, 4, m), dtype=_F32))
-        pair = np.empty((4, m), dtype=_F32)
-        a32 = _MUL_IN.astype(_F32)[:, :, None]
-        a64 = [_MUL_IN[:, : 4 - i, None] for i in range(4)]
+        # The input terms of every block do not depend on earlier outputs:
+        # lane j of resonator k is f32(s0 a_kj) followed by the multiply-adds
+        # a_k(j-i) s_i (i = 1..j), each rounded; computed for all blocks at
+        # once, a chunk of blocks at a time (bounded memory).
+        # (One call per lane with scalar multipliers: numpy's broadcasting
+        # loops over small axes are several times slower.)
+        o_all = np.empty((n_blocks, 3, 4, m), dtype=_F32)
+        sb64 = sb.astype(np.float64)
+        t64 = np.empty((n_blocks, m), dtype=np.float64)
+        for k in range(3):
+            for j in range(4):
+                o = o_all[:, k, j]
+                np.multiply(sb[:, 0], _F32(_MUL_IN[k, j]), out=o)  # float32: one rounding
+                for i in range(1, j + 1):
+                    np.multiply(sb64[:, i], _MUL_IN[k, j - i], out=t64)
+                    t64 += o
+                    o[...] = t64
+        # the feedback: two rounded multiply-adds per block, block by block
         mpp = _MUL_PREV2[:, :, None]
         mp = _MUL_PREV[:, :, None]
         t = np.empty((3, 4, m), dtype=np.float64)
         for b in range(n_blocks):
-            # block b in cache-sized buffers (two, alternating: the previous
-            # block's last two outputs are still read)
-            o = bufs[b & 1]
-            s_b = sb[b]
-            np.multiply(s_b[0], a32, out=o)  # float32 multiply: one rounding
-            for i in (1, 2, 3):
-                ti = t[:, : 4 - i]
-                np.multiply(a64[i], s_b[i], out=ti)
-                ti += o[:, i:]
-                o[:, i:] = ti
+            o = o_all[b]
             np.multiply(mpp, prev2[:, None, :], out=t)
-            t += o
-            o[...] = t
+            np.add(t, o, out=o)  # float64 sum, one rounding to float32
             np.multiply(mp, prev[:, None, :], out=t)
-            t += o
-            o[...] = t
+            np.add(t, o, out=o)
             prev2 = o[:, 2]
             prev = o[:, 3]
             if wanted:
                 save(start + 4 * (b + 1), prev, prev2)
-            n_b = start + 4 * b
-            np.add(o[1], o[2], out=pair)
-            np.add(o[0], pair, out=out[n_b : n_b + 4])
+        # outputs of all blocks: o0 + (o1 + o2)
+        dst = out[start : start + 4 * n_blocks].reshape(n_blocks, 4, m)
+        np.add(o_all[:, 1], o_all[:, 2], out=dst)
+        np.add(o_all[:, 0], dst, out=dst)
     # scalar tails, one group of lines at a time
     for g, (p1, p2) in saved.items():
         lo, hi = spans[g]
@@ -250,22 +254,23 @@ def _vertical(x: np.ndarray) -> np.ndarray:
     # n2 * s is exact in float64: precomputed per chunk of steps (bounded memory).
     out = np.empty((steps, m), dtype=_F32)
     d1 = _D1_F[:, None]
-    n2 = _N2_F[None, :, None]
     y1 = np.zeros((3, m), dtype=_F32)
     y2 = np.zeros((3, m), dtype=_F32)
     t = np.empty((3, m), dtype=np.float64)
+    u = np.empty((3, m), dtype=_F32)
     for c0 in range(0, steps, _CHUNK):
         c1 = min(steps, c0 + _CHUNK)
-        n2s = np.multiply(n2, s_all[c0:c1, None, :])  # (chunk, 3, M) float64
+        s64 = s_all[c0:c1].astype(np.float64)
+        n2s = np.empty((c1 - c0, 3, m), dtype=np.float64)
+        for k in range(3):
+            np.multiply(s64, _N2_F[k], out=n2s[:, k])
         ys = np.empty((c1 - c0, 3, m), dtype=_F32)
         for k in range(c1 - c0):
             np.multiply(d1, y1, out=t)
-            t += y2
-            u = t.astype(_F32)  # = -inner (rounding is symmetric)
-            np.subtract(n2s[k], u, out=t)
+            np.add(t, y2, out=u)  # = -inner, one rounding (rounding is symmetric)
             y2 = y1
             y1 = ys[k]
-            y1[...] = t  # cast to float32
+            np.subtract(n2s[k], u, out=y1)  # float64 difference, one rounding
         np.add(ys[:, 1], ys[:, 2], out=out[c0:c1])
         np.add(ys[:, 0], out[c0:c1], out=out[c0:c1])
     return out[steps - height :]

@@ -143,11 +143,14 @@ def _lut(peak: int) -> np.ndarray:
     return lut
 
 
-def srgb_to_linear(rgb: np.ndarray, peak: int) -> np.ndarray:
-    """Integer sRGB samples -> new float32 linear-light array (0..1)."""
+def srgb_to_linear(rgb: np.ndarray, peak: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Integer sRGB samples -> float32 linear-light array (0..1), in ``out`` when given."""
     if peak == 255:
-        return cv2.LUT(np.ascontiguousarray(rgb), _lut(255))
-    return _lut(peak)[rgb]
+        return cv2.LUT(np.ascontiguousarray(rgb), _lut(255), dst=out)
+    if out is None:
+        return _lut(peak)[rgb]
+    np.take(_lut(peak), rgb, out=out)
+    return out
 
 
 def srgb_float_to_linear(v: np.ndarray) -> np.ndarray:
@@ -190,23 +193,38 @@ _POS = np.array(
 )
 
 
-def linear_to_xyb(linear: np.ndarray) -> np.ndarray:
-    """Linear RGB ``HxWx3`` float32 -> SSIMULACRA2's positive XYB (new array).
+def linear_to_xyb(
+    linear: np.ndarray,
+    *,
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
+    clamp: bool = True,
+) -> np.ndarray:
+    """Linear RGB ``HxWx3`` float32 -> SSIMULACRA2's positive XYB.
 
     The opsin mix is clamped at zero before the cube root, as in libjxl.
+    ``clamp=False`` skips that pass when ``linear`` is known to be
+    non-negative (then the mix, positive weights plus a positive bias, is
+    positive anyway).  ``out`` receives the result and ``scratch`` (same
+    shape) the intermediate mix when given; otherwise new arrays are made.
     """
-    mixed = cv2.transform(linear, _MIX)
-    np.maximum(mixed, 0.0, out=mixed)
+    mixed = cv2.transform(linear, _MIX, dst=scratch)
+    if clamp:
+        np.maximum(mixed, 0.0, out=mixed)
     np.cbrt(mixed, out=mixed)
-    return cv2.transform(mixed, _POS)
+    return cv2.transform(mixed, _POS, dst=out)
 
 
-def downsample2x(img: np.ndarray) -> np.ndarray:
-    """2x2 box average; an odd last row/column is repeated (edge clamp)."""
+def downsample2x(img: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """2x2 box average; an odd last row/column is repeated (edge clamp).
+
+    ``out`` (shape ``((h + 1) // 2, (w + 1) // 2, ...)``) receives the result
+    when given.
+    """
     h, w = img.shape[:2]
     if h % 2 or w % 2:
         img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
-    return cv2.resize(img, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, ((w + 1) // 2, (h + 1) // 2), dst=out, interpolation=cv2.INTER_AREA)
 
 
 # --------------------------------------------------------------------------

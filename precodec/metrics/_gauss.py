@@ -25,10 +25,45 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["RADIUS", "KERNEL", "fir_blur", "iir_blur_batch"]
+__all__ = ["RADIUS", "KERNEL", "Workspace", "fir_blur", "iir_blur_batch"]
 
 _F32 = np.float32
 _CHUNK = 32  # vertical steps per precomputed chunk
+
+
+class Workspace:
+    """Reusable scratch arrays, by name and shape (private; one per thread).
+
+    Fresh multi-megabyte numpy arrays are costly: every page is zeroed by the
+    kernel on first touch, which on this kind of machine took about a third
+    of a score.  The scorer keeps one workspace per thread and per prepared
+    reference, so repeated scores of same-sized images allocate nothing.
+    """
+
+    __slots__ = ("_bufs",)
+
+    def __init__(self) -> None:
+        self._bufs: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """An uninitialised array for ``name`` (the same one on every call with this shape)."""
+        key = (name, shape, dtype)
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = self._bufs[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+
+def _buf(ws: Workspace | None, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    return np.empty(shape, dtype=dtype) if ws is None else ws.get(name, shape, dtype)
+
+
+def _zeros(ws: Workspace | None, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if ws is None:
+        return np.zeros(shape, dtype=_F32)
+    buf = ws.get(name, shape)
+    buf.fill(0.0)
+    return buf
 
 
 def _coefficients(sigma: float) -> tuple[int, np.ndarray, np.ndarray]:
@@ -102,9 +137,13 @@ def _impulse_response() -> np.ndarray:
 KERNEL = _impulse_response()
 
 
-def fir_blur(img: np.ndarray) -> np.ndarray:
-    """Exact-arithmetic blur: the 9-tap kernel with zero padding (any channel count)."""
-    return cv2.sepFilter2D(img, -1, KERNEL, KERNEL, borderType=cv2.BORDER_CONSTANT)
+def fir_blur(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Exact-arithmetic blur: the 9-tap kernel with zero padding (any channel count).
+
+    ``out`` (same shape and dtype as ``img``, not ``img`` itself) receives
+    the result when given.
+    """
+    return cv2.sepFilter2D(img, -1, KERNEL, KERNEL, dst=out, borderType=cv2.BORDER_CONSTANT)
 
 
 # --------------------------------------------------------------------------
@@ -118,7 +157,9 @@ def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return t.astype(_F32)
 
 
-def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) -> np.ndarray:
+def _horizontal(
+    x: np.ndarray, widths: list[int], spans: list[tuple[int, int]], ws: Workspace | None = None
+) -> np.ndarray:
     """FastGaussian1D of libjxl along axis 0 of ``x`` (shape ``(W, M)``).
 
     Columns ``spans[g]`` belong to lines of length ``widths[g]``; the batch
@@ -145,17 +186,19 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
             ends.append(n)
     last = max((e for e in ends if e is not None), default=first_aligned)
     total = max(width, last + 4)
-    xp = np.zeros((pad_lo + total + n_rad + 4, m), dtype=_F32)
+    xp = _buf(ws, "h.xp", (pad_lo + total + n_rad + 4, m))
+    xp[:pad_lo] = 0.0
+    xp[pad_lo + width :] = 0.0
     xp[pad_lo : pad_lo + width] = x
     # s[n] = x[n - N - 1] + x[n + N - 1] for every n in [-N + 1, total)
     n0 = -n_rad + 1
     lo, hi = n0 - n_rad - 1 + pad_lo, n0 + n_rad - 1 + pad_lo
-    s_all = xp[lo : lo + total - n0] + xp[hi : hi + total - n0]
+    s_all = np.add(xp[lo : lo + total - n0], xp[hi : hi + total - n0], out=_buf(ws, "h.s", (total - n0, m)))
 
     def s_at(n: int) -> np.ndarray:
         return s_all[n - n0]
 
-    out = np.empty((total, m), dtype=_F32)
+    out = _buf(ws, "h.out", (total, m))
     a0 = _MUL_IN[:, :1].astype(_F32)
     mp0, mpp0 = _MUL_PREV[:, :1], _MUL_PREV2[:, :1]
 
@@ -198,9 +241,10 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
         # once, a chunk of blocks at a time (bounded memory).
         # (One call per lane with scalar multipliers: numpy's broadcasting
         # loops over small axes are several times slower.)
-        o_all = np.empty((n_blocks, 3, 4, m), dtype=_F32)
-        sb64 = sb.astype(np.float64)
-        t64 = np.empty((n_blocks, m), dtype=np.float64)
+        o_all = _buf(ws, "h.o", (n_blocks, 3, 4, m))
+        sb64 = _buf(ws, "h.s64", sb.shape, np.float64)
+        sb64[...] = sb
+        t64 = _buf(ws, "h.t64", (n_blocks, m), np.float64)
         for k in range(3):
             for j in range(4):
                 o = o_all[:, k, j]
@@ -239,20 +283,22 @@ def _horizontal(x: np.ndarray, widths: list[int], spans: list[tuple[int, int]]) 
     return out[:width]
 
 
-def _vertical(x: np.ndarray) -> np.ndarray:
+def _vertical(x: np.ndarray, ws: Workspace | None = None, tag: object = 0) -> np.ndarray:
     """libjxl's vertical recursion along axis 0 of ``x`` (shape ``(H, M)``), zero padded."""
     n_rad = RADIUS
     height, m = x.shape
     pad_lo = 2 * n_rad
-    xp = np.zeros((pad_lo + height + n_rad + 4, m), dtype=_F32)
+    xp = _buf(ws, "v.xp", (pad_lo + height + n_rad + 4, m))
+    xp[:pad_lo] = 0.0
+    xp[pad_lo + height :] = 0.0
     xp[pad_lo : pad_lo + height] = x
     n0 = -n_rad + 1
     steps = height - n0
     lo, hi = n0 - n_rad - 1 + pad_lo, n0 + n_rad - 1 + pad_lo
-    s_all = xp[lo : lo + steps] + xp[hi : hi + steps]
+    s_all = np.add(xp[lo : lo + steps], xp[hi : hi + steps], out=_buf(ws, "v.s", (steps, m)))
     # y[n] = n2 * s[n] + inner, inner = -d1 * y[n-1] - y[n-2]; each with one rounding.
     # n2 * s is exact in float64: precomputed per chunk of steps (bounded memory).
-    out = np.empty((steps, m), dtype=_F32)
+    out = _buf(ws, f"v.out{tag}", (steps, m))
     d1 = _D1_F[:, None]
     y1 = np.zeros((3, m), dtype=_F32)
     y2 = np.zeros((3, m), dtype=_F32)
@@ -260,11 +306,15 @@ def _vertical(x: np.ndarray) -> np.ndarray:
     u = np.empty((3, m), dtype=_F32)
     for c0 in range(0, steps, _CHUNK):
         c1 = min(steps, c0 + _CHUNK)
-        s64 = s_all[c0:c1].astype(np.float64)
-        n2s = np.empty((c1 - c0, 3, m), dtype=np.float64)
+        s64 = _buf(ws, "v.s64", (c1 - c0, m), np.float64)
+        s64[...] = s_all[c0:c1]
+        n2s = _buf(ws, "v.n2s", (c1 - c0, 3, m), np.float64)
         for k in range(3):
             np.multiply(s64, _N2_F[k], out=n2s[:, k])
-        ys = np.empty((c1 - c0, 3, m), dtype=_F32)
+        ys = _buf(ws, "v.ys", (c1 - c0, 3, m))
+        if c0:  # the last two outputs of the previous chunk live in ys
+            y1 = y1.copy()
+            y2 = y2.copy()
         for k in range(c1 - c0):
             np.multiply(d1, y1, out=t)
             np.add(t, y2, out=u)  # = -inner, one rounding (rounding is symmetric)
@@ -276,24 +326,30 @@ def _vertical(x: np.ndarray) -> np.ndarray:
     return out[steps - height :]
 
 
-def iir_blur_batch(images: list[np.ndarray]) -> list[np.ndarray]:
+def iir_blur_batch(
+    images: list[np.ndarray], ws: Workspace | None = None, tag: object = 0
+) -> list[np.ndarray]:
     """Blur ``HxWxC`` float32 images exactly as libjxl's float32 code does.
 
     All images are processed in one vectorised pass (horizontal, then
     vertical), so the per-step Python cost is paid once for the batch.
+    Without a workspace the results are new arrays; with one they are views
+    of its buffers, valid until the next call with the same ``tag`` and
+    shapes.
     """
     if not images:
         return []
     # horizontal pass: lines are image rows; put the line axis first
     w_max = max(im.shape[1] for im in images)
     m_total = sum(im.shape[0] * im.shape[2] for im in images)
-    xh = np.zeros((w_max, m_total), dtype=_F32)
+    xh = _buf(ws, "b.xh", (w_max, m_total))
     spans: list[tuple[int, int]] = []
     widths: list[int] = []
     pos = 0
     for im in images:
         h, w, c = im.shape
         xh[:w, pos : pos + h * c] = im.transpose(1, 0, 2).reshape(w, h * c)
+        xh[w:, pos : pos + h * c] = 0.0
         # consecutive images of one width form one group of lines
         if widths and widths[-1] == w and spans[-1][1] == pos:
             spans[-1] = (spans[-1][0], pos + h * c)
@@ -301,22 +357,24 @@ def iir_blur_batch(images: list[np.ndarray]) -> list[np.ndarray]:
             spans.append((pos, pos + h * c))
             widths.append(w)
         pos += h * c
-    hx = _horizontal(xh, widths, spans)
+    hx = _horizontal(xh, widths, spans, ws)
     # vertical pass: lines are image columns, rows are the first axis already
     h_max = max(im.shape[0] for im in images)
-    xv = np.zeros((h_max, sum(im.shape[1] * im.shape[2] for im in images)), dtype=_F32)
+    xv = _buf(ws, "b.xv", (h_max, sum(im.shape[1] * im.shape[2] for im in images)))
     pos_h = pos_v = 0
     for im in images:
         h, w, c = im.shape
         block = hx[:w, pos_h : pos_h + h * c].reshape(w, h, c).transpose(1, 0, 2)
         xv[:h, pos_v : pos_v + w * c] = block.reshape(h, w * c)
+        xv[h:, pos_v : pos_v + w * c] = 0.0
         pos_h += h * c
         pos_v += w * c
-    vy = _vertical(xv)
+    vy = _vertical(xv, ws, tag)
     out = []
     pos = 0
     for im in images:
         h, w, c = im.shape
-        out.append(np.ascontiguousarray(vy[:h, pos : pos + w * c]).reshape(h, w, c))
+        view = vy[:h, pos : pos + w * c].reshape(h, w, c)
+        out.append(view if ws is not None else np.ascontiguousarray(view))
         pos += w * c
     return out

@@ -69,13 +69,14 @@ used at full precision.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import cv2
 import numpy as np
 
 from ..errors import MetricInputError
-from ._gauss import fir_blur, iir_blur_batch
+from ._gauss import Workspace, fir_blur, iir_blur_batch
 from ._color import (
     check_same_size,
     downsample2x,
@@ -133,9 +134,20 @@ _REPLAY_FROM_SCALE = 2
 _SMALL_SCALE_PIXELS = 2048
 
 
-def _blur_scales(per_scale: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    """Blur the ``HxWx3`` planes of every scale (outer index = scale)."""
-    out = [[fir_blur(x) for x in group] for group in per_scale[:_REPLAY_FROM_SCALE]]
+def _blur_scales(
+    per_scale: list[list[np.ndarray]], ws: Workspace, keep: int = 0
+) -> list[list[np.ndarray]]:
+    """Blur the ``HxWx3`` planes of every scale (outer index = scale).
+
+    The results are workspace buffers (valid until the next blur of the
+    same shapes), except the first ``keep`` of every group, which are new
+    arrays the caller may keep.
+    """
+    out = []
+    for group in per_scale[:_REPLAY_FROM_SCALE]:
+        out.append(
+            [fir_blur(x, None if i < keep else ws.get(f"blur{i}", x.shape)) for i, x in enumerate(group)]
+        )
     # Replay batches: one per scale while the scales are large (a batch pads
     # its lines to the longest one, so mixing sizes wastes work), the small
     # remaining scales together (there the per-step cost dominates).
@@ -150,11 +162,12 @@ def _blur_scales(per_scale: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
         else:
             batches.append([group])
         last_small = small
-    for batch in batches:
-        flat = iir_blur_batch([x for group in batch for x in group])
+    for tag, batch in enumerate(batches):
+        flat = iir_blur_batch([x for group in batch for x in group], ws, tag)
         pos = 0
         for group in batch:
-            out.append(flat[pos : pos + len(group)])
+            blurred = flat[pos : pos + len(group)]
+            out.append([x.copy() if i < keep else x for i, x in enumerate(blurred)])
             pos += len(group)
     return out
 
@@ -190,16 +203,19 @@ class _RefScale:
     def __init__(self, xyb: np.ndarray, mu: np.ndarray, s11: np.ndarray) -> None:
         self.xyb = xyb
         self.mu = mu
-        self.var = np.subtract(s11, mu * mu)  # sigma1^2 = s11 - mu1^2
+        var = np.multiply(mu, mu)
+        self.var = np.subtract(s11, var, out=var)  # sigma1^2 = s11 - mu1^2
         edge = np.subtract(xyb, mu)
         np.abs(edge, out=edge)
         edge += _F32_ONE
         self.edge = edge  # 1 + |img1 - mu1|
 
 
-def _linear_from(rgb: np.ndarray, alpha: np.ndarray | None, peak: int, bg: float) -> np.ndarray:
+def _linear_from(
+    rgb: np.ndarray, alpha: np.ndarray | None, peak: int, bg: float, out: np.ndarray | None = None
+) -> np.ndarray:
     if alpha is None:
-        return srgb_to_linear(rgb, peak)
+        return srgb_to_linear(rgb, peak, out)
     # blend on the encoded values (as the reference tool does), in float64 so
     # that an opaque pixel keeps exactly the value the 8/16-bit table gives
     a = alpha[:, :, None] / float(peak)
@@ -208,48 +224,64 @@ def _linear_from(rgb: np.ndarray, alpha: np.ndarray | None, peak: int, bg: float
     return srgb_float_to_linear(v)
 
 
-def _pyramid(linear: np.ndarray, n_scales: int) -> list[np.ndarray]:
+def _pyramid(linear: np.ndarray, n_scales: int, ws: Workspace, *, keep: bool) -> list[np.ndarray]:
+    """XYB images of every scale; new arrays with ``keep``, else workspace buffers.
+
+    ``linear`` is non-negative (table values, blends and averages of them),
+    so the XYB conversion can skip its clamp.
+    """
     out = []
     for s in range(n_scales):
         if s:
-            linear = downsample2x(linear)
-        out.append(linear_to_xyb(linear))
+            h, w = linear.shape[:2]
+            linear = downsample2x(linear, out=ws.get("lin", ((h + 1) // 2, (w + 1) // 2, 3)))
+        xyb = None if keep else ws.get("xyb2", linear.shape)
+        out.append(linear_to_xyb(linear, out=xyb, scratch=ws.get("mix", linear.shape), clamp=False))
     return out
 
 
-def _features(state: _RefState, dist_xyb: list[np.ndarray]) -> np.ndarray:
+def _features(state: _RefState, dist_xyb: list[np.ndarray], ws: Workspace) -> np.ndarray:
     """Pooled error values, shape (scales, 3 channels, 2 norms, 3 maps).
 
     The float32 operations follow the reference's order, so identical images
     give exactly 0 error (score 100) and near-identical ones round alike.
     Reference scales still pending (one-shot scoring) are blurred in the same
-    batch as the distorted image's.
+    batch as the distorted image's.  Every large array is a workspace buffer.
     """
     n_ready = len(state.scales)
     groups = []
     for s, img2 in enumerate(dist_xyb):
+        shape = img2.shape
+        p22 = np.multiply(img2, img2, out=ws.get("p22", shape))
         if s < n_ready:
-            groups.append([img2, img2 * img2, state.scales[s].xyb * img2])
+            p12 = np.multiply(state.scales[s].xyb, img2, out=ws.get("p12", shape))
+            groups.append([img2, p22, p12])
         else:
             x1 = state.pending[s - n_ready]
-            groups.append([img2, img2 * img2, x1 * img2, x1, x1 * x1])
-    blurred = _blur_scales(groups)
+            p12 = np.multiply(x1, img2, out=ws.get("p12", shape))
+            groups.append([img2, p22, p12, x1, np.multiply(x1, x1, out=ws.get("p11", shape))])
+    blurred = _blur_scales(groups, ws)
     ref = list(state.scales)
     for s in range(n_ready, len(dist_xyb)):
         ref.append(_RefScale(state.pending[s - n_ready], blurred[s][3], blurred[s][4]))
     feats = np.empty((len(ref), 3, 2, 3), dtype=np.float64)
     for s, (r, img2, (mu2, s22, s12, *_)) in enumerate(zip(ref, dist_xyb, blurred)):
+        shape = img2.shape
         mu1 = r.mu
+        # the products are blurred already: their buffers are free again
+        num_s = ws.get("p12", shape)
+        den = ws.get("den", shape)
+        num_m = ws.get("p22", shape)
         # SSIM': d = 1 - (1 - (mu1 - mu2)^2) (2 (s12 - mu1 mu2) + C2) / ((s11 - mu1^2) + (s22 - mu2^2) + C2)
-        num_s = np.multiply(mu1, mu2)
+        np.multiply(mu1, mu2, out=num_s)
         np.subtract(s12, num_s, out=num_s)
         num_s *= _F32_TWO
         num_s += _F32_C2
-        den = np.multiply(mu2, mu2)
+        np.multiply(mu2, mu2, out=den)
         np.subtract(s22, den, out=den)
         np.add(r.var, den, out=den)
         den += _F32_C2
-        num_m = np.subtract(mu1, mu2)
+        np.subtract(mu1, mu2, out=num_m)
         np.multiply(num_m, num_m, out=num_m)
         np.subtract(_F32_ONE, num_m, out=num_m)
         num_m *= num_s
@@ -306,10 +338,11 @@ class _RefState:
     planes, which saves one batch in one-shot scoring.
     """
 
-    def __init__(self, linear: np.ndarray, n_scales: int, *, defer_replay: bool = False) -> None:
-        pyramid = _pyramid(linear, n_scales)
+    def __init__(self, linear: np.ndarray, n_scales: int, ws: Workspace, *, defer_replay: bool = False) -> None:
+        pyramid = _pyramid(linear, n_scales, ws, keep=True)
         ready = min(_REPLAY_FROM_SCALE, n_scales) if defer_replay else n_scales
-        blurred = _blur_scales([[x, x * x] for x in pyramid[:ready]])
+        groups = [[x, np.multiply(x, x, out=ws.get("p11", x.shape))] for x in pyramid[:ready]]
+        blurred = _blur_scales(groups, ws, keep=1)  # mu1 is kept, s11 is not
         self.scales = [_RefScale(x, mu, s11) for x, (mu, s11) in zip(pyramid, blurred)]
         self.pending = pyramid[ready:]
 
@@ -354,6 +387,22 @@ class Ssimulacra2Reference:
     def __init__(self, reference: Any) -> None:
         self._setup(reference, defer_replay=False)
 
+    def _workspace(self) -> Workspace:
+        """This thread's scratch buffers (kept between scores: same shapes every time)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = Workspace()
+        return ws
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_local", None)  # scratch buffers are neither needed nor picklable
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def _setup(self, reference: Any, *, defer_replay: bool) -> None:
         rgb, alpha, peak = to_rgb_alpha(reference, name="reference")
         h, w = rgb.shape[:2]
@@ -363,12 +412,15 @@ class Ssimulacra2Reference:
                 f"the reference is {w}x{h}"
             )
         self._shape = (h, w)
+        self._local = threading.local()
+        ws = self._workspace()
         self._n_scales = _scale_count(h, w)
         self._has_alpha = alpha is not None
         # with alpha: dark and bright backgrounds, worst score wins
         self._backgrounds = (0.1, 0.9) if self._has_alpha else (0.5,)
+        lin = ws.get("lin0", (h, w, 3))
         self._states = [
-            _RefState(_linear_from(rgb, alpha, peak, bg), self._n_scales, defer_replay=defer_replay)
+            _RefState(_linear_from(rgb, alpha, peak, bg, lin), self._n_scales, ws, defer_replay=defer_replay)
             for bg in self._backgrounds
         ]
 
@@ -410,16 +462,11 @@ class Ssimulacra2Reference:
             raise MetricInputError(
                 f"image size mismatch: reference is {w}x{h}, distorted is {wb}x{hb} (width x height)"
             )
+        ws = self._workspace()
         scores = []
-        cached_linear = None
         for bg, state in zip(self._backgrounds, self._states):
-            if alpha is None:
-                if cached_linear is None:
-                    cached_linear = srgb_to_linear(rgb, peak)
-                linear = cached_linear
-            else:
-                linear = _linear_from(rgb, alpha, peak, bg)
-            feats = _features(state, _pyramid(linear, self._n_scales))
+            linear = _linear_from(rgb, alpha, peak, bg, ws.get("lin0", (*self._shape, 3)))
+            feats = _features(state, _pyramid(linear, self._n_scales, ws, keep=False), ws)
             scores.append(_final_score(feats))
         return min(scores)
 

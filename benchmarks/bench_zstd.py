@@ -158,95 +158,180 @@ def level_table(corp: dict[str, bytes]) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- 3. budget mode
 
-
-def sweep(data: bytes) -> dict[int, dict[str, Any]]:
-    """Every ladder level streamed once in one frame, timed per 1 MiB chunk."""
-    out = {}
-    for lv in B.LADDER:
-        cobj = zstandard.ZstdCompressor(level=lv, write_checksum=True).compressobj()
-        times, sizes = [], []
-        total = 0
-        t_all = time.perf_counter()
-        for i in range(0, len(data), B.CHUNK):
-            t0 = time.perf_counter()
-            o = cobj.compress(data[i:i + B.CHUNK])
-            times.append(time.perf_counter() - t0)
-            sizes.append(len(o))
-            total += len(o)
-        t0 = time.perf_counter()
-        tail = len(cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
-        times[-1] += time.perf_counter() - t0
-        sizes[-1] += tail
-        wall = time.perf_counter() - t_all
-        out[lv] = {"times": times, "sizes": sizes, "size": total + tail, "time": wall,
-                   "speed": len(data) / wall, "ratio": len(data) / (total + tail)}
-    return out
+ROUNDS = 3
+HELD_OUT = ["silesia/nci", "silesia/xml", "loghub/held-out-concat", "synthetic/telemetry", "synthetic/numeric-columns"]
+RATIO_TOL = 0.002  # "never below the best single level": ratio at least the oracle's, to 0.2% (frame overheads)
+BUDGET_DEFINITION = """What the goal ("within 5% of the stated budget and never below the best single level that fits it")
+is taken to mean, with discrete levels: a budget is a floor, not a point to hit, so it is **honoured** when
+budget mode's whole run (planning and measuring included) is at most 5% slower than asked (compress and time
+budgets: CPU-time MB/s >= 0.95 x target; decompression budgets: the written frames decode at >= 0.95 x target;
+ratio budgets: the ratio is reached and the speed is >= 0.95 x that of the fastest single level reaching it); and
+its ratio is at least that of the **single-level oracle**, the highest-ratio zstd level (-5..19, one frame, same
+options) whose own speed on the same whole input fits the budget (to 0.2%, frame overheads).  All speeds are
+the compressing / decompressing thread's CPU time (`time.thread_time`), medians of the rounds, measured in the same
+run as budget mode (2 cores shared with other jobs: wall-clock speeds swing by 2x and are no property of the
+settings; they are in the JSON).  `time<=Nx:level3` targets the median level-3 CPU speed of the whole input
+measured in the same run divided by N; `compress>=XMB/s` with X half the level-3 speed is the relative
+compress budget.  Sources are held out from fitting the budget table (the synthetic ones use other seeds of the
+same generator).  The per-chunk oracle (a level per 1 MiB chunk within the same time, ignoring the cost of
+restarting frames) bounds what per-chunk levels could gain.
+"""
 
 
-def per_chunk_oracle(sw: dict[int, dict[str, Any]], n: int, budget_time: float) -> float:
-    """Best ratio with a level per chunk and total time <= budget_time (Lagrangian over chunk choices)."""
-    levels = list(sw)
-    nch = len(sw[levels[0]]["times"])
-    T = np.array([[sw[lv]["times"][i] for lv in levels] for i in range(nch)])
-    S = np.array([[sw[lv]["sizes"][i] for lv in levels] for i in range(nch)], float)
-    S = np.maximum.accumulate(S[:, ::-1], axis=1)[:, ::-1] * 0 + S  # keep as measured
+def _cpu() -> float:
+    return time.thread_time()
+
+
+def stream_level(data: bytes, lv: int) -> dict[str, Any]:
+    """One level over the whole input in one frame, written 1 MiB at a time; CPU time per chunk and in all."""
+    cobj = zstandard.ZstdCompressor(level=lv, write_checksum=True).compressobj()
+    times, sizes = [], []
+    c0 = _cpu()
+    for i in range(0, len(data), B.CHUNK):
+        t0 = _cpu()
+        o = cobj.compress(data[i:i + B.CHUNK])
+        times.append(_cpu() - t0)
+        sizes.append(len(o))
+    t0 = _cpu()
+    blob_tail = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+    times[-1] += _cpu() - t0
+    sizes[-1] += len(blob_tail)
+    cpu = _cpu() - c0
+    return {"times": times, "sizes": sizes, "size": sum(sizes), "cpu": cpu}
+
+
+def decode_speed(blob: bytes, n: int, reps: int = 3) -> float:
+    """Median CPU-time decode speed of ``blob`` (all its frames, streamed)."""
+    dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
+    ts = []
+    for _ in range(reps):
+        t0 = _cpu()
+        for _x in dctx.read_to_iter(io.BytesIO(blob), read_size=1 << 20, write_size=1 << 20):
+            pass
+        ts.append(_cpu() - t0)
+    return n / float(np.median(ts))
+
+
+def per_chunk_oracle(times: np.ndarray, sizes: np.ndarray, n: int, budget_time: float) -> float:
+    """Best ratio with a level per 1 MiB chunk (from single-frame streams) and total time <= budget_time."""
+    nch = times.shape[0]
     best = None
-    for lam in np.concatenate([[0], np.logspace(3, 12, 120)]):
-        pick = np.argmin(S + lam * T, axis=1)
-        t = T[np.arange(nch), pick].sum()
-        s = S[np.arange(nch), pick].sum()
+    for lam in np.concatenate([[0], np.logspace(3, 12, 160)]):
+        pick = np.argmin(sizes + lam * times, axis=1)
+        t = times[np.arange(nch), pick].sum()
+        s = sizes[np.arange(nch), pick].sum()
         if t <= budget_time and (best is None or s < best):
             best = s
     return n / best if best else float("nan")
 
 
-def budget_mode(corp: dict[str, bytes]) -> list[dict[str, Any]]:
-    held = ["silesia/nci", "silesia/xml", "loghub/held-out-concat", "synthetic/telemetry",
-            "synthetic/numeric-columns"]
+def budget_mode(corp: dict[str, bytes], rounds: int = ROUNDS) -> list[dict[str, Any]]:
+    """Budget mode against the single-level oracle, measured in the same run, CPU time, medians of ``rounds``.
+
+    Per held-out source: level 3 is timed first (median of 3) and the relative budgets are set from it; then
+    ``rounds`` rounds each time every level fast enough to matter (one frame, whole input) and run budget mode
+    on every budget, back to back.  Levels slower than a quarter of level 3 are compressed once (their ratio
+    and decode speed are needed by the ratio and decompression budgets).
+    """
     rows = []
-    for name in held:
+    for name in HELD_OUT:
         data = corp[name]
-        sw = sweep(data)
-        l3 = sw[3]["speed"]
-        budgets = ["compress>=40MB/s", "compress>=100MB/s", "compress>=250MB/s", "time<=2x:level3",
-                   "time<=5x:level3", f"ratio>={sw[9]['ratio']:.2f}", "decompress>=800MB/s"]
+        n = len(data)
+        l3 = n / float(np.median([stream_level(data, 3)["cpu"] for _ in range(3)]))
+        d3 = decode_speed(zstandard.ZstdCompressor(level=3).compress(data), n)
+        budgets = ["compress>=200MB/s", f"compress>={0.5 * l3 / MB:.0f}MB/s", "time<=2x:level3", "time<=5x:level3",
+                   None, "decompress>=1GB/s", f"decompress>={d3 / MB:.0f}MB/s"]
+        speeds: dict[int, list[float]] = {}
+        chunk_t: dict[int, list[list[float]]] = {}
+        sizes: dict[int, int] = {}
+        chunk_s: dict[int, list[int]] = {}
+        dspeed: dict[int, float] = {}
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for r in range(rounds):
+            for lv in B.LADDER:
+                if r > 0 and (lv not in speeds or speeds[lv][0] < l3 / 4):
+                    continue
+                st = stream_level(data, lv)
+                speeds.setdefault(lv, []).append(n / st["cpu"])
+                chunk_t.setdefault(lv, []).append(st["times"])
+                sizes[lv], chunk_s[lv] = st["size"], st["sizes"]
+                if r == 0:
+                    blob = zstandard.ZstdCompressor(level=lv, write_checksum=True).compress(data)
+                    dspeed[lv] = decode_speed(blob, n)
+            if r == 0:
+                budgets[4] = f"ratio>={n / sizes[9]:.2f}"
+            for text in budgets:
+                out = io.BytesIO()
+                rep = pz.compress_stream(io.BytesIO(data), out, budget=text, size=n)
+                blob = out.getvalue()
+                if r == 0:
+                    assert pz.decompress(blob) == data
+                run = {"speed": rep["speed_MBps"] * MB, "wall_speed": rep["wall_speed_MBps"] * MB,
+                       "ratio": n / len(blob), "levels_used": rep["levels_used"], "frames": rep["frames"],
+                       "moves": rep.get("moves", []), "start_level": rep["plan"]["level"]}
+                if text.startswith("decompress"):
+                    run["dspeed"] = decode_speed(blob, n)
+                runs.setdefault(text, []).append(run)
+        med = {lv: float(np.median(v)) for lv, v in speeds.items()}
+        ratio = {lv: n / s for lv, s in sizes.items()}
+        fast = sorted(lv for lv in chunk_t if len(chunk_t[lv]) == rounds)
+        T = np.array([np.median(np.array(chunk_t[lv]), axis=0) for lv in fast]).T
+        S = np.array([chunk_s[lv] for lv in fast], float).T
         for text in budgets:
             spec = pz.BudgetSpec.parse(text)
-            out = io.BytesIO()
-            t0 = time.perf_counter()
-            rep = pz.compress_stream(io.BytesIO(data), out, budget=spec, size=len(data))
-            wall = time.perf_counter() - t0
-            speed = len(data) / wall
-            ratio = len(data) / len(out.getvalue())
-            assert pz.decompress(out.getvalue()) == data
-            row = {"source": name, "budget": text, "ratio": ratio, "speed_MBps": speed / MB,
-                   "levels_used": rep["levels_used"], "frames": rep["frames"], "start_level": rep["plan"]["level"]}
+            rr = runs[text]
+            i_med = int(np.argsort([x["speed"] for x in rr])[len(rr) // 2])
+            pick = rr[i_med]  # the median-speed run; its ratio, levels and moves are reported
+            row: dict[str, Any] = {"source": name, "budget": text, "kind": spec.kind, "bytes": n,
+                                   "speed_MBps": float(np.median([x["speed"] for x in rr])) / MB,
+                                   "wall_speed_MBps": float(np.median([x["wall_speed"] for x in rr])) / MB,
+                                   "ratio": pick["ratio"], "ratios": [x["ratio"] for x in rr],
+                                   "levels_used": pick["levels_used"], "frames": pick["frames"],
+                                   "moves": pick["moves"], "start_level": pick["start_level"],
+                                   "level3_MBps": l3 / MB}
             if spec.kind in ("compress", "time"):
-                target = spec.value if spec.kind == "compress" else l3 / spec.value
-                fits = [lv for lv in sw if sw[lv]["speed"] >= target]
-                best = max(fits, key=lambda lv: sw[lv]["ratio"]) if fits else None
-                row.update(target_MBps=target / MB, speed_vs_budget=speed / target - 1,
-                           best_single_level=best, best_single_ratio=sw[best]["ratio"] if best is not None else None,
-                           ratio_vs_best_single=(ratio / sw[best]["ratio"] - 1) if best is not None else None,
-                           per_chunk_oracle_ratio=per_chunk_oracle(sw, len(data), len(data) / target))
-                if best is not None and row["per_chunk_oracle_ratio"] == row["per_chunk_oracle_ratio"]:
-                    row["per_chunk_gain_over_best_single"] = row["per_chunk_oracle_ratio"] / sw[best]["ratio"] - 1
+                target = spec.value if spec.kind == "compress" else med[3] / spec.value
+                fits = [lv for lv in med if med[lv] >= target]
+                best = max(fits, key=lambda lv: (ratio[lv], -lv)) if fits else None
+                row.update(target_MBps=target / MB, speed_vs_budget=row["speed_MBps"] * MB / target - 1,
+                           best_single_level=best, best_single_ratio=ratio[best] if best is not None else None,
+                           best_single_MBps=med[best] / MB if best is not None else None)
+                row["speed_ok"] = row["speed_MBps"] * MB >= 0.95 * target
+                row["ratio_ok"] = best is None or pick["ratio"] >= ratio[best] * (1 - RATIO_TOL)
+                if best is not None:
+                    row["ratio_vs_best_single"] = pick["ratio"] / ratio[best] - 1
+                    pc = per_chunk_oracle(T, S, n, n / target)
+                    row["per_chunk_oracle_ratio"] = pc
+                    row["per_chunk_gain_over_best_single"] = pc / ratio[best] - 1
             elif spec.kind == "ratio":
-                fits = [lv for lv in sw if sw[lv]["ratio"] >= spec.value]
-                best = max(fits, key=lambda lv: sw[lv]["speed"]) if fits else None
-                row.update(target_ratio=spec.value, ratio_vs_budget=ratio / spec.value - 1,
-                           best_single_level=best,
-                           best_single_speed_MBps=sw[best]["speed"] / MB if best is not None else None,
-                           speed_vs_best_single=(speed / sw[best]["speed"] - 1) if best is not None else None)
-            else:  # decompress budget: measure decode speed of what was written
-                dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
-                blob = out.getvalue()
-                td, _ = timed(lambda: b"".join(dctx.read_to_iter(io.BytesIO(blob), read_size=1 << 20)), 3)
-                row.update(target_MBps=spec.value / MB, d_speed_MBps=len(data) / td / MB,
-                           dspeed_vs_budget=len(data) / td / spec.value - 1)
+                fits = [lv for lv in ratio if ratio[lv] >= spec.value and lv in med]
+                best = max(fits, key=lambda lv: med[lv]) if fits else None
+                row.update(target_ratio=spec.value, ratio_vs_budget=pick["ratio"] / spec.value - 1,
+                           best_single_level=best, best_single_MBps=med[best] / MB if best is not None else None,
+                           best_single_ratio=ratio[best] if best is not None else None)
+                row["ratio_ok"] = pick["ratio"] >= spec.value
+                row["speed_ok"] = best is None or row["speed_MBps"] * MB >= 0.95 * med[best]
+                if best is not None:
+                    row["speed_vs_best_single"] = row["speed_MBps"] * MB / med[best] - 1
+            else:
+                dsp = float(np.median([x["dspeed"] for x in rr]))
+                fits = [lv for lv in dspeed if dspeed[lv] >= spec.value]
+                best = max(fits, key=lambda lv: (ratio[lv], -lv)) if fits else None
+                row.update(target_MBps=spec.value / MB, d_speed_MBps=dsp / MB, dspeed_vs_budget=dsp / spec.value - 1,
+                           best_single_level=best, best_single_ratio=ratio[best] if best is not None else None,
+                           best_single_d_MBps=dspeed[best] / MB if best is not None else None)
+                row["speed_ok"] = dsp >= 0.95 * spec.value
+                row["ratio_ok"] = best is None or pick["ratio"] >= ratio[best] * (1 - RATIO_TOL)
+                if best is not None:
+                    row["ratio_vs_best_single"] = pick["ratio"] / ratio[best] - 1
+            row["goal_met"] = bool(row["speed_ok"] and row["ratio_ok"])
             rows.append(row)
-            print(f"budget {name:<26} {text:<22} speed {speed / MB:7.1f} MB/s ratio {ratio:6.2f} levels "
-                  f"{rep['levels_used']} best-single {row.get('best_single_level')}", flush=True)
+            print(f"budget {name:<26} {text:<22} speed {row['speed_MBps']:7.1f} MB/s ratio {row['ratio']:6.2f} "
+                  f"levels {row['levels_used']} best-single {row.get('best_single_level')} "
+                  f"speed_ok {row['speed_ok']} ratio_ok {row['ratio_ok']}", flush=True)
+        rows.append({"source": name, "kind": "levels", "level_MBps": {str(k): v / MB for k, v in med.items()},
+                     "level_ratio": {str(k): v for k, v in ratio.items()},
+                     "level_d_MBps": {str(k): v / MB for k, v in dspeed.items()}})
     return rows
 
 
@@ -338,6 +423,9 @@ def typed_mode() -> tuple[list[dict[str, Any]], list[str]]:
 def write_md(res: dict[str, Any], path: str) -> None:
     L = [f"# Zstd benchmark\n\nCommand: `{res['command']}`  \n{res['machine']}; zstandard {res['zstandard']}, "
          f"libzstd {res['libzstd']}.  Speeds are MB/s on 2 shared cores: compare within a table only.\n"]
+    if res.get("previous_command"):
+        L.append(f"Sections rerun by this command: {', '.join(res['sections_rerun'])}; the others are kept from "
+                 f"`{res['previous_command']}`.\n")
     L.append("## Record mode (held-out last 20% of each source, one frame per record)\n")
     L.append("| source | records | avg bytes | dict | level | no dict | record mode | x vs no dict | "
              "16/frame | one stream | record / one stream | auto group (ratio, share) | one stream L19 | train s |")
@@ -353,28 +441,51 @@ def write_md(res: dict[str, Any], path: str) -> None:
     for r in res["levels"]:
         L.append(f"| {r['corpus']} | {r['setting']} | {r['ratio']:.3f} | {r['c_MBps']:.0f} | {r['d_MBps']:.0f} |")
     L.append("\n## Budget mode on held-out sources\n")
-    L.append("| source | budget | target | achieved | deviation | ratio | best single level (ratio) | "
-             "ratio vs best single | per-chunk oracle gain | levels used |")
-    L.append("|---|---|---:|---:|---:|---:|---|---:|---:|---|")
-    for r in res["budget"]:
-        if "target_MBps" in r and "speed_vs_budget" in r:
+    L.append(BUDGET_DEFINITION)
+    brows = [r for r in res["budget"] if r.get("kind") != "levels"]
+    if brows:
+        met = sum(r["goal_met"] for r in brows)
+        so = sum(r["speed_ok"] for r in brows)
+        ro = sum(r["ratio_ok"] for r in brows)
+        L.append(f"**Goal met in {met}/{len(brows)} cases** (budget honoured: {so}/{len(brows)}; ratio at least the "
+                 f"best single level that fits: {ro}/{len(brows)}).  By kind: " + ", ".join(
+                     f"{k} {sum(r['goal_met'] for r in brows if r['kind'] == k)}/"
+                     f"{sum(1 for r in brows if r['kind'] == k)}" for k in ("compress", "time", "ratio", "decompress")
+                     if any(r["kind"] == k for r in brows)) + ".\n")
+    L.append("| source | budget | target | achieved | vs target | ratio | best single level: ratio @ speed | "
+             "ratio vs best single | per-chunk oracle gain | levels used (frames) | met |")
+    L.append("|---|---|---:|---:|---:|---:|---|---:|---:|---|---|")
+    for r in brows:
+        bl = r.get("best_single_level")
+        if r["kind"] in ("compress", "time"):
             tgt, ach, dev = f"{r['target_MBps']:.0f} MB/s", f"{r['speed_MBps']:.0f} MB/s", f"{r['speed_vs_budget']:+.1%}"
-            bs = (f"{r['best_single_level']} ({r['best_single_ratio']:.2f})" if r["best_single_level"] is not None
-                  else "none fits")
-            rv = f"{r['ratio_vs_best_single']:+.1%}" if r.get("ratio_vs_best_single") is not None else "-"
+            bs = f"{bl}: {r['best_single_ratio']:.3f} @ {r['best_single_MBps']:.0f} MB/s" if bl is not None \
+                else "none fits"
+            rv = f"{r['ratio_vs_best_single']:+.2%}" if bl is not None else "-"
             pc = f"{r['per_chunk_gain_over_best_single']:+.1%}" if "per_chunk_gain_over_best_single" in r else "-"
-        elif "target_ratio" in r:
-            tgt, ach, dev = f"ratio {r['target_ratio']:.2f}", f"ratio {r['ratio']:.2f}", f"{r['ratio_vs_budget']:+.1%}"
-            bs = (f"{r['best_single_level']} ({r['best_single_speed_MBps']:.0f} MB/s)"
-                  if r["best_single_level"] is not None else "none")
-            rv = (f"speed {r['speed_vs_best_single']:+.0%}" if r.get("speed_vs_best_single") is not None else "-")
+        elif r["kind"] == "ratio":
+            tgt, ach, dev = f"ratio {r['target_ratio']:.2f}", f"{r['speed_MBps']:.0f} MB/s", f"{r['ratio_vs_budget']:+.1%}"
+            bs = f"{bl}: {r['best_single_ratio']:.3f} @ {r['best_single_MBps']:.0f} MB/s" if bl is not None else "none"
+            rv = f"speed {r['speed_vs_best_single']:+.0%}" if bl is not None else "-"
             pc = "-"
         else:
             tgt, ach, dev = f"d {r['target_MBps']:.0f} MB/s", f"d {r['d_speed_MBps']:.0f} MB/s", \
                 f"{r['dspeed_vs_budget']:+.1%}"
-            bs, rv, pc = "-", "-", "-"
-        L.append(f"| {r['source']} | `{r['budget']}` | {tgt} | {ach} | {dev} | {r['ratio']:.2f} | {bs} | {rv} | {pc} | "
-                 f"{r['levels_used']} |")
+            bs = f"{bl}: {r['best_single_ratio']:.3f} @ d {r['best_single_d_MBps']:.0f} MB/s" if bl is not None \
+                else "none fits"
+            rv = f"{r['ratio_vs_best_single']:+.2%}" if bl is not None else "-"
+            pc = "-"
+        lv = ", ".join(f"{k}: {v / 2**20:.1f} MiB" for k, v in r["levels_used"].items())
+        ok = "yes" if r["goal_met"] else ("no (speed)" if not r["speed_ok"] else "no (ratio)")
+        L.append(f"| {r['source']} | `{r['budget']}` | {tgt} | {ach} | {dev} | {r['ratio']:.3f} | {bs} | {rv} | {pc} | "
+                 f"{lv} ({r['frames']}) | {ok} |")
+    lv_rows = [r for r in res["budget"] if r.get("kind") == "levels"]
+    if lv_rows:
+        L.append("\nSingle levels measured in the same run (CPU MB/s median, ratio, decode MB/s):\n")
+        for r in lv_rows:
+            L.append(f"- {r['source']}: " + "; ".join(
+                f"L{k} {v:.0f}/{r['level_ratio'][k]:.2f}/{r['level_d_MBps'].get(k, float('nan')):.0f}"
+                for k, v in r["level_MBps"].items()))
     L.append("\n## Typed mode (opt-in; stock zstd cannot read it) on numeric columns, one thread\n")
     L.append("| column | method | ratio | compress MB/s | decompress MB/s | round trip |\n|---|---|---:|---:|---:|---|")
     for r in res["typed"]:
@@ -405,14 +516,14 @@ def plot(res: dict[str, Any], path: str) -> None:
     ax[0].set_ylabel("ratio")
     ax[0].set_title("record mode (held-out)")
     ax[0].legend(fontsize=7)
-    b = [r for r in res["budget"] if "speed_vs_budget" in r]
+    b = [r for r in res["budget"] if "speed_vs_budget" in r and r.get("ratio_vs_best_single") is not None]
     ax[1].scatter([r["speed_vs_budget"] * 100 for r in b],
-                  [(r["ratio_vs_best_single"] or 0) * 100 for r in b], c="C0")
+                  [r["ratio_vs_best_single"] * 100 for r in b], c=["C2" if r["goal_met"] else "C3" for r in b])
     ax[1].axvline(-5, color="r", ls="--", lw=1)
     ax[1].axhline(0, color="k", lw=0.5)
     ax[1].set_xlabel("speed vs budget (%)")
     ax[1].set_ylabel("ratio vs best single level that fits (%)")
-    ax[1].set_title("budget mode, held-out sources")
+    ax[1].set_title("budget mode (speed budgets), held-out sources; green: goal met")
     t = res["typed"]
     if not t:
         ax[2].set_visible(False)
@@ -435,7 +546,9 @@ def main() -> None:
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "datasets", "data"))
     ap.add_argument("--quick", action="store_true", help="smaller corpora (a smoke run)")
     ap.add_argument("--name", default="zstd")
-    ap.add_argument("--only", default="records,levels,budget,typed", help="sections to run")
+    ap.add_argument("--only", default="records,levels,budget,typed",
+                    help="sections to run (the others are kept from the existing results JSON)")
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help="budget mode: rounds of timing (medians)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     res: dict[str, Any] = {
@@ -444,14 +557,24 @@ def main() -> None:
         "zstandard": zstandard.__version__, "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)),
     }
     only = set(a.only.split(","))
-    res["records"] = record_mode(a.data, a.quick) if "records" in only else []
+    base = os.path.join(RESULTS, a.name)
+    prev: dict[str, Any] = {}
+    if only != {"records", "levels", "budget", "typed"} and os.path.exists(base + ".json"):
+        with open(base + ".json") as f:  # sections not rerun keep their committed results (and their command)
+            prev = json.load(f)
+    res["records"] = record_mode(a.data, a.quick) if "records" in only else prev.get("records", [])
     corp = corpora(a.data, a.quick) if only & {"levels", "budget"} else {}
-    res["levels"] = level_table(corp) if "levels" in only else []
-    res["budget"] = budget_mode(corp) if "budget" in only else []
-    res["typed"], res["missing"] = typed_mode() if "typed" in only else ([], [])
+    res["levels"] = level_table(corp) if "levels" in only else prev.get("levels", [])
+    res["budget"] = budget_mode(corp, rounds=a.rounds) if "budget" in only else prev.get("budget", [])
+    if "typed" in only:
+        res["typed"], res["missing"] = typed_mode()
+    else:
+        res["typed"], res["missing"] = prev.get("typed", []), prev.get("missing", [])
+    res["sections_rerun"] = sorted(only)
+    if prev:
+        res["previous_command"] = prev.get("command")
     res["seconds"] = time.perf_counter() - t0
     os.makedirs(RESULTS, exist_ok=True)
-    base = os.path.join(RESULTS, a.name)
     with open(base + ".json", "w") as f:
         json.dump(res, f, indent=1, default=str)
     write_md(res, base + ".md")

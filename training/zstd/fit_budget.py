@@ -4,7 +4,7 @@ For 256 KiB slices of the *training* sources (whole sources held out for
 judging: see HELD_OUT) it measures the cheap features of
 :func:`precodec.tuners.zstd.budget.features` and, at every ladder level, the
 compression speed relative to level 1 and the ratio relative to level 1; then
-fits, per level, least-squares coefficients of ``log(relative speed)`` and
+fits (speeds in CPU time, as budget mode measures them), per level, least-squares coefficients of ``log(relative speed)`` and
 ``log(relative ratio)`` on the feature vector ``[1, log ratio1, entropy/8, text]``.
 
 Command (about 2 minutes on 2 cores)::
@@ -59,9 +59,9 @@ def slices(buf: bytes, n: int = 8) -> list[bytes]:
 def timed(c: zstandard.ZstdCompressor, b: bytes) -> tuple[float, int]:
     best, n = float("inf"), 0
     for _ in range(2):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # CPU time of this thread: other processes' load does not count
         n = len(c.compress(b))
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.thread_time() - t0)
     return best, n
 
 

@@ -10,17 +10,42 @@ A budget is one of (:meth:`BudgetSpec.parse`):
 * ``ratio>=4`` (alias ``min-ratio:4``) - the fastest settings that reach this ratio;
 * ``max-ratio`` - the best ratio within the stock decoder's default limits (level 19, long mode on big inputs).
 
-How it works: cheap features of the first chunk (order-0 entropy, share of
-text, ratio and speed at level 1 measured on it) go through a small fitted
-table (:mod:`precodec.tuners.zstd.budget_table`, made by
-``training/zstd/fit_budget.py``) that predicts every level's speed relative to
-level 1 and its ratio.  Compression then starts at the best level predicted to
-fit with a margin, times every 1 MiB chunk, re-estimates each level's speed on
-this data, and moves the level (ending the frame: each level change starts a
-new standard frame) so that the cumulative throughput holds the budget.
-Incompressible input (level-1 ratio below 1.02) is stored at the fastest level.
+What "fits" means (the goal budget mode is judged on): speeds are the
+compressing thread's **CPU time** throughput (``time.thread_time``), which is
+the wall-clock speed on an idle core and does not count the time the OS gave
+to other processes (wall-clock speed on a shared machine is not a property of
+the settings).  A speed or time budget is honoured when the whole run,
+planning and measuring included, is at most 5% slower than asked; its ratio
+should then be at least that of the best single level whose own speed on the
+same input fits the budget (the *single-level oracle*).  A ratio budget is
+honoured when the output reaches the ratio; a decompression budget when the
+written frames decode at least that fast (CPU time of one decoding thread).
+Decompression budgets are decided once on the first step (decoding speed
+varies little along an input) and not steered.
+
+How it works: levels are discrete and the speed of a level on unseen data
+is predicted only to 15-25% from cheap features, more than the headroom, so
+budget mode **measures as it goes**.  Cheap features of the first bytes
+(order-0 entropy, share of text, level-1 ratio and CPU speed) go through a
+small fitted table (:mod:`precodec.tuners.zstd.budget_table`, made by
+``training/zstd/fit_budget.py``) for a starting level; the input is then
+compressed in control steps (1 MiB; an eighth of a smaller known input, at
+least 256 KiB), each timed in CPU time, and after each step the controller
+computes the speed the rest of the input needs for the whole run to meet the
+budget (aiming 3% above it) and keeps the current level while it fits, steps
+down when it does not, and steps up when a level with a better (measured or
+predicted) ratio fits with room.  Each level change ends the frame and starts
+a new standard frame, so moves are damped (hysteresis, a level measured too
+slow on this input is not retried).  Levels it ran are re-estimated from
+their own measurements on this input; others are scaled from the nearest
+measured level by the table's relative speeds.  A ``time`` budget compresses
+its first step at the reference level: its measured speed sets the target.
+Incompressible input (level-1 ratio below 1.02) is stored at the fastest
+level (raw blocks), and leaves store mode if a later step compresses.
 Long-distance matching (window log 27, the stock decoder's default limit) is
-switched on for large inputs when the budget leaves room.
+used only where it pays: ``max-ratio`` and ``ratio`` budgets on inputs larger
+than 16 MiB (beyond level 19's 8 MiB window); on smaller inputs it only costs
+speed.
 
 The output is always a sequence of standard Zstd frames.
 
@@ -51,9 +76,10 @@ from ...plugins.zstd import MAX_WINDOW_LOG
 __all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "compress_budget", "LADDER", "CHUNK"]
 
 #: levels budget mode moves along (fastest first)
-LADDER = (-5, -3, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 17, 19)
-#: measuring granularity (bytes read and timed at a time)
+LADDER = (-5, -3, -1) + tuple(range(1, 20))
+#: measuring granularity (bytes read and timed at a time; smaller for small known inputs, down to MIN_STEP)
 CHUNK = 1 << 20
+MIN_STEP = 256 << 10
 #: first bytes used for features
 SAMPLE = 128 << 10
 _UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024, "mib": 1 << 20, "gib": 1 << 30}
@@ -141,6 +167,11 @@ class Features:
         return [1.0, math.log(max(self.ratio1, 1.0)), self.entropy / 8.0, self.text]
 
 
+def _cpu() -> float:
+    """CPU seconds of the calling thread (zstd compresses in it): immune to time given to other processes."""
+    return time.thread_time()
+
+
 _TEXT = np.zeros(256, bool)
 _TEXT[[9, 10, 13]] = True
 _TEXT[32:127] = True
@@ -165,9 +196,9 @@ def features(sample: bytes) -> Features:
     c = zstandard.ZstdCompressor(level=1, write_checksum=False)
     best = float("inf")
     for _ in range(2):  # min of two: the first run pays cold caches
-        t0 = time.perf_counter()
+        t0 = _cpu()
         n = len(c.compress(sample))
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, _cpu() - t0)
     return Features(h, text, len(sample) / max(n, 1), len(sample) / max(best, 1e-9), len(sample))
 
 
@@ -193,8 +224,15 @@ def predict(f: Features, table: dict[str, Any] | None = None) -> dict[int, dict[
     x = f.vector()
     out: dict[int, dict[str, float]] = {}
     coefs = table.get("levels", {})
+    known = sorted(int(k) for k in coefs)
     for lv in LADDER:
         c = coefs.get(str(lv))
+        lo = max((k for k in known if k < lv), default=None)
+        hi = min((k for k in known if k > lv), default=None)
+        if c is None and lo is not None and hi is not None:  # between two fitted levels: interpolate
+            w = (lv - lo) / (hi - lo)
+            c = {key: [(1 - w) * u + w * v for u, v in zip(coefs[str(lo)][key], coefs[str(hi)][key])]
+                 for key in ("speed", "ratio")}
         if c is None:  # generic fallback (level 1 = 1, geometric slowdown, mild ratio gain)
             rel_s = 2.0 ** (-(lv - 1) / 2.5) if lv >= 1 else 1.0 + 0.15 * (1 - lv)
             rel_r = 1.0 + 0.012 * (lv - 1) if lv >= 1 else 1.0 - 0.04 * (1 - lv)
@@ -222,29 +260,39 @@ class Plan:
     long_distance: bool = False
     window_log: int = 0
     store: bool = False
-    target_speed: float = 0.0  # bytes/s the controller holds (compress budgets)
+    target_speed: float = 0.0  # bytes/s (CPU time) the controller holds (compress and time budgets)
     target_ratio: float = 0.0
+    target_dspeed: float = 0.0  # bytes/s (CPU time) the written frames must decode at
     features: dict[str, float] = field(default_factory=dict)
     predicted: dict[str, float] = field(default_factory=dict)
+    candidates: dict[int, dict[str, float]] = field(default_factory=dict)  # side-measured (decompress budgets)
     reason: str = ""
 
 
 def _measure_level(sample: bytes, level: int, *, decompress: bool = True) -> tuple[float, float, float]:
-    """(compress speed, decompress speed, ratio) of ``sample`` at ``level``, min of two timings each."""
+    """(compress speed, decompress speed, ratio) of ``sample`` at ``level`` (CPU time; min of 2 / median of 3)."""
     c = zstandard.ZstdCompressor(level=level, write_checksum=False)
-    tc = td = float("inf")
+    tc = float("inf")
     comp = b""
     for _ in range(2):
-        t0 = time.perf_counter()
+        t0 = _cpu()
         comp = c.compress(sample)
-        tc = min(tc, time.perf_counter() - t0)
-    d = zstandard.ZstdDecompressor()
-    for _ in range(3 if decompress else 0):
-        t0 = time.perf_counter()
-        d.decompress(comp)
-        td = min(td, time.perf_counter() - t0)
+        tc = min(tc, _cpu() - t0)
+    td = float("inf")
+    if decompress:
+        d = zstandard.ZstdDecompressor()
+        ts = []
+        for _ in range(3):
+            t0 = _cpu()
+            d.decompress(comp)
+            ts.append(_cpu() - t0)
+        td = float(np.median(ts))
     n = len(sample)
     return n / max(tc, 1e-9), n / max(td, 1e-9), n / max(len(comp), 1)
+
+
+def _ldm_pays(size: int) -> bool:
+    return size > (16 << 20)
 
 
 def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0.10) -> Plan:
@@ -253,7 +301,7 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     Parameters
     ----------
     sample : bytes
-        The first bytes (up to a few hundred KiB are used).
+        The first bytes (the first control step; up to a few hundred KiB are used for features).
     budget : BudgetSpec
     size : int
         Total input size if known (-1: unknown, e.g. standard input).
@@ -271,20 +319,21 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     pred = predict(f)
     feats = {"entropy": round(f.entropy, 3), "text": round(f.text, 3), "ratio1": round(f.ratio1, 3),
              "speed1_MBps": round(f.speed1 / 1e6, 1)}
-    big = size > (64 << 20)
+    ldm = _ldm_pays(size)
     if f.ratio1 < 1.02 and budget.kind != "max-ratio":
         return Plan(str(budget), LADDER[0], store=True, target_speed=budget.value if budget.kind == "compress" else 0,
-                    features=feats, reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level")
+                    features=feats, reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level "
+                                           "(raw blocks); left if a later step compresses")
     if budget.kind == "max-ratio":
-        return Plan(str(budget), 19, long_distance=big, window_log=MAX_WINDOW_LOG if big else 0, features=feats,
+        return Plan(str(budget), 19, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
                     predicted={"ratio": pred[19]["ratio"]},
-                    reason="best ratio within the stock decoder's default limits" + (", long mode" if big else ""))
+                    reason="best ratio within the stock decoder's default limits" + (", long mode" if ldm else ""))
     if budget.kind == "ratio":
         want = budget.value * (1 + margin / 3)
         # ratios grow with input size (more history): estimate the growth per doubling at level 3 from the
-        # first 256 KiB to the first chunk and extrapolate to the input size (at most 8 MiB of history)
+        # first quarter of the first step to the whole step and extrapolate to the input size (3 doublings at most)
         growth = 1.0
-        if len(first) >= 4 * SAMPLE and size != len(first):
+        if len(first) >= 4 * (64 << 10) and size != len(first):
             r_small = _measure_level(first[: len(first) // 4], 3, decompress=False)[2]
             r_big = _measure_level(first, 3, decompress=False)[2]
             per_doubling = min(max((r_big / r_small) ** 0.5, 1.0), 1.25)
@@ -293,7 +342,7 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
         want /= growth
         feats["expected_ratio_growth"] = round(growth, 3)
         lv = next((lv for lv in LADDER if pred[lv]["ratio"] >= want), 19)
-        # check the prediction on the first chunk: step up until it holds, down while the level below holds too
+        # check the prediction on the first step: step up until it holds, down while the level below holds too
         i = LADDER.index(lv)
         r = _measure_level(first, lv, decompress=False)[2]
         while r < want and i + 1 < len(LADDER):
@@ -305,37 +354,38 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
                 break
             i, r = i - 1, r_below
         lv = LADDER[i]
-        return Plan(str(budget), lv, target_ratio=budget.value, features=feats,
+        return Plan(str(budget), lv, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0,
+                    target_ratio=budget.value, features=feats,
                     predicted={"ratio": r, "speed": pred[lv]["speed"]},
-                    reason=f"fastest level reaching ratio {budget.value:g} on the sample (predicted, then checked)")
+                    reason=f"fastest level reaching ratio {budget.value:g} on the first step (predicted, then "
+                           f"measured); the rest is steered by the ratio it still needs")
     if budget.kind == "decompress":
-        # decompression speed is measured on the sample at the candidates (cheap) - no online correction needed
-        best = LADDER[0]
-        meas: dict[int, tuple[float, float, float]] = {}
+        # decoding speed measured on the first step at candidate levels (CPU time, median of 3); the written frames
+        # are decoded as they are made and that measured speed is reported (a check, not steered on: pieces
+        # decode slower than whole frames)
+        meas: dict[int, dict[str, float]] = {}
         for lv in (-5, -1, 1, 3, 6, 9, 12, 15, 19):
-            meas[lv] = _measure_level(sample, lv)
-        fits = [lv for lv, m in meas.items() if m[1] >= budget.value * (1 + margin)]
-        if fits:
-            best = max(fits, key=lambda lv: (meas[lv][2], -lv))
-        return Plan(str(budget), best, features=feats,
-                    predicted={"dspeed": meas[best][1], "ratio": meas[best][2]},
-                    reason="highest-ratio level whose measured decompression speed on the sample fits"
-                    if fits else "no level fits the decompression budget on the sample: fastest level")
-    # compress speed or time budget
-    target = budget.value
-    extra = {}
+            _, ds, r = _measure_level(first, lv)
+            meas[lv] = {"dspeed": ds, "ratio": r}
+        fits = [lv for lv, m in meas.items() if m["dspeed"] >= budget.value * (1 + margin / 2)]
+        best = max(fits, key=lambda lv: (meas[lv]["ratio"], -lv)) if fits else max(meas, key=lambda lv:
+                                                                                     meas[lv]["dspeed"])
+        return Plan(str(budget), best, target_dspeed=budget.value, features=feats, candidates=meas,
+                    predicted={"dspeed": meas[best]["dspeed"], "ratio": meas[best]["ratio"]},
+                    reason="highest-ratio level whose measured decompression speed on the first step fits (5% "
+                           "margin); the output is decoded as it is written and its speed reported" if fits else
+                           "no level fits the decompression budget on the first step: the fastest-decoding one")
     if budget.kind == "time":
-        # the first chunk is compressed at the reference level: its measured speed sets the target
+        # the first step is compressed at the reference level: its measured speed sets the target
         return Plan(str(budget), budget.ref_level, target_speed=-budget.value, features=feats,
-                    reason=f"first chunk at level {budget.ref_level} measures the reference speed; the target is "
+                    reason=f"first step at level {budget.ref_level} measures the reference speed; the target is "
                            f"that speed / {budget.value:g}, held as it goes")
+    target = budget.value
     fits = [lv for lv in LADDER if pred[lv]["speed"] >= target * (1 + margin)]
-    lv = max(fits) if fits else LADDER[0]
-    ldm = big and bool(fits) and pred[lv]["speed"] >= target * 1.3
-    return Plan(str(budget), lv, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0,
-                target_speed=target, features={**feats, **extra},
+    lv = max(fits, key=lambda v: (pred[v]["ratio"], -v)) if fits else LADDER[0]
+    return Plan(str(budget), lv, target_speed=target, features=feats,
                 predicted={"speed": pred[lv]["speed"], "ratio": pred[lv]["ratio"]},
-                reason="highest level predicted to fit the speed budget with a margin; corrected as it goes")
+                reason="best level predicted to fit the speed budget with a margin; measured and corrected as it goes")
 
 
 def _cctx(level: int, p: Plan, checksum: bool) -> zstandard.ZstdCompressor:
@@ -343,6 +393,69 @@ def _cctx(level: int, p: Plan, checksum: bool) -> zstandard.ZstdCompressor:
     if p.long_distance:
         kw.update(enable_ldm=True, window_log=p.window_log or MAX_WINDOW_LOG)
     return zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(level, **kw))
+
+
+class _Estimates:
+    """What the controller knows about each level on this input: measured where it ran, else predicted."""
+
+    def __init__(self, pred: dict[int, dict[str, float]]):
+        self.pred = pred
+        self.cpu: dict[int, list[float]] = {}  # level -> [bytes in, CPU seconds]
+        self.size: dict[int, list[float]] = {}  # level -> [bytes in, bytes out]
+        self.slow: set[int] = set()  # measured too slow for what was needed: not retried upwards
+
+    def add(self, lv: int, n: int, dt: float, out: int) -> None:
+        c = self.cpu.setdefault(lv, [0.0, 0.0])
+        c[0] += n
+        c[1] += dt
+        s = self.size.setdefault(lv, [0.0, 0.0])
+        s[0] += n
+        s[1] += out
+
+    def _near(self, lv: int, d: dict[int, list[float]]) -> int | None:
+        return min(d, key=lambda m: (abs(LADDER.index(m) - LADDER.index(lv)), -d[m][0])) if d else None
+
+    def speed(self, lv: int) -> float:
+        if lv in self.cpu:
+            return self.cpu[lv][0] / max(self.cpu[lv][1], 1e-9)
+        m = self._near(lv, self.cpu)
+        if m is None:
+            return self.pred[lv]["speed"]
+        return self.speed(m) * self.pred[lv]["speed"] / self.pred[m]["speed"]
+
+    def ratio(self, lv: int) -> float:
+        if lv in self.size:
+            return self.size[lv][0] / max(self.size[lv][1], 1.0)
+        m = self._near(lv, self.size)
+        if m is None:
+            return self.pred[lv]["ratio"]
+        return self.ratio(m) * self.pred[lv]["ratio"] / self.pred[m]["ratio"]
+
+
+def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float, ran: int) -> int:
+    """Level for the rest of the input given the CPU speed it needs (``need``).
+
+    Damped, because each change ends the frame (its history is lost): decide only after two steps at the current
+    level, step down when it does not fit, step up only with room (10% over the need for a level not yet measured
+    on this input, 3% for one that was) and at least three steps left, and never back up to a level that was
+    measured too slow.
+    """
+    if ran < 2:
+        return level
+    if est.speed(level) < need * 0.97:
+        est.slow.add(level)
+        fits = [lv for lv in LADDER if lv not in est.slow and est.speed(lv) >= need * (1.0 if lv in est.cpu else 1.05)]
+        if not fits:
+            return LADDER[0]
+        return max(fits, key=lambda lv: (est.ratio(lv), -lv))
+    if left_steps < 3:
+        return level
+    up = [lv for lv in LADDER if lv not in est.slow and lv != level
+          and est.speed(lv) >= need * (1.03 if lv in est.cpu else 1.10)
+          and est.ratio(lv) >= est.ratio(level) * 1.01]
+    if not up:
+        return level
+    return max(up, key=lambda lv: (est.ratio(lv), -lv))
 
 
 def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int = -1, checksum: bool = True,
@@ -358,14 +471,15 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     checksum : bool
         Content checksum in each frame.
     horizon : int
-        Bytes over which a speed deficit is to be made up.
+        For inputs of unknown size: bytes over which a speed deficit is to be made up.
     progress : callable, optional
-        Called with (bytes read so far, size) after each chunk.
+        Called with (bytes read so far, size) after each step.
 
     Returns
     -------
     dict
-        The plan, the levels used (bytes per level), frames, sizes, measured speeds and ratio.
+        The plan, the levels used (bytes per level), frames, sizes, measured speeds (CPU time and wall
+        clock), ratio and whether the budget was met.
 
     Examples
     --------
@@ -375,114 +489,118 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     (100, 1)
     """
     t_start = time.perf_counter()
-    first = src.read(CHUNK)
+    c_start = _cpu()
+    step = CHUNK if size <= 0 else int(min(CHUNK, max(MIN_STEP, size // 8)))
+    first = src.read(step)
     p = plan(first, budget, size=size)
-    t_plan = time.perf_counter() - t_start
+    c_plan = _cpu() - c_start
     level = p.level
-    idx = LADDER.index(level)
-    pred = predict(features(first[:SAMPLE])) if (p.target_speed or p.target_ratio) and not p.store else {}
-    measr: dict[int, list[int]] = {}  # bytes in / out per level (ratio budgets)
-    # online estimates: measured speed per level on this data; correction factor for unmeasured levels
-    meas: dict[int, list[float]] = {}
-    read = written = frames = 0
-    busy = t_plan
+    pred = predict(features(first[:SAMPLE])) if not p.store else {lv: {"speed": 1.0, "ratio": 1.0} for lv in LADDER}
+    est = _Estimates(pred)
+    read = written = 0
     by_level: dict[int, int] = {}
-    cctx = _cctx(level, p, checksum)
-    cobj = cctx.compressobj()
+    moves: list[str] = []
+    cobj = _cctx(level, p, checksum).compressobj()
+    dobj = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG).decompressobj() \
+        if p.target_dspeed else None
+    dec_bytes, dec_cpu = 0, 0.0
     frames = 1
+    ran = 0  # steps at the current level (in the current frame)
+    ref_time = 0.0  # time budgets: estimated CPU time of the reference level for the bytes read
     chunk = first
-
-    def est(lv: int) -> float:
-        if lv in meas:
-            return meas[lv][0] / meas[lv][1]
-        if not pred:
-            return float("inf")
-        ratios = [(meas[m][0] / meas[m][1]) / pred[m]["speed"] for m in meas]
-        k = float(np.median(ratios)) if ratios else 1.0
-        return pred[lv]["speed"] * k
-
     while chunk:
-        w_before = written
-        t0 = time.perf_counter()
+        t0 = _cpu()
         out = cobj.compress(chunk)
-        dt = time.perf_counter() - t0
+        if p.target_ratio:
+            out += cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # exact per-step ratio (costs ~0.3%)
+        dt = _cpu() - t0
         dst.write(out)
         written += len(out)
         read += len(chunk)
-        busy += dt
         by_level[level] = by_level.get(level, 0) + len(chunk)
-        m = meas.setdefault(level, [0.0, 0.0])
-        m[0] += len(chunk)
-        m[1] += dt
+        est.add(level, len(chunk), dt, len(out))
+        ran += 1
+        if dobj is not None:  # decode what was written, timed: the decompression budget is checked on real output
+            t1 = _cpu()
+            dobj.decompress(out)
+            dec_cpu += _cpu() - t1
+            dec_bytes += len(chunk)
         if progress is not None:
             progress(read, size)
-        nxt = src.read(CHUNK)
+        nxt = src.read(step)
         new = level
-        if p.target_speed < 0:  # time budget: the first chunk ran at the reference level
-            ref_speed = len(chunk) / max(dt, 1e-9)
-            p.target_speed = ref_speed / -p.target_speed
-            p.features["ref_speed_MBps"] = round(ref_speed / 1e6, 1)
+        if budget.kind == "time":
+            # the reference level's CPU time for what was read: measured on the first step, then each step at
+            # another level converted by the table's relative speed (content along the input changes the speed
+            # of every level alike; the first step alone would make the target follow the first bytes)
+            ref_time += dt if level == budget.ref_level else dt * pred[level]["speed"] / pred[budget.ref_level]["speed"]
+            if p.target_speed < 0:
+                ran = 2  # the reference step is the measurement: move at once
+            p.target_speed = read / ref_time / budget.value
+            p.features["ref_speed_MBps"] = round(read / ref_time / 1e6, 1)
+        if p.store and len(chunk) / max(len(out), 1) >= 1.1:  # compressible after all: leave store mode
+            p.store = False
+            moves.append(f"{read}: compressible step, left store mode")
         if nxt and not p.store:
             if p.target_speed:
-                # make up any deficit over the next `horizon` bytes (or what is left, if the size is known)
-                hz = max(CHUNK, min(horizon, size - read)) if size > 0 else horizon
-                aim = p.target_speed * 1.04  # aim a little above: the goal is to hold the budget
-                allowed = (read + hz) / aim - (time.perf_counter() - t_start)
-                need = hz / allowed if allowed > 0 else float("inf")
-                fits = [lv for lv in LADDER if est(lv) >= need * 1.02]
-                cand = max(fits) if fits else LADDER[0]
-                if cand > level and est(cand) < need * 1.06:  # hysteresis before moving up
-                    cand = level
-                new = cand
+                # the CPU speed the rest needs for the whole run (planning included) to meet the budget, aiming 3% over
+                left = (size - read) if size > 0 else horizon
+                total = (read + left) / (p.target_speed * 1.03)
+                used = _cpu() - c_start
+                need = left / (total - used) if total > used else float("inf")
+                new = _speed_decision(est, level, need, left / step, ran)
             elif p.target_ratio:
-                out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # exact accounting of bytes written
-                dst.write(out)
-                written += len(out)
-                mr = measr.setdefault(level, [0, 0])
-                mr[0] += len(chunk)
-                mr[1] += written - w_before
                 aim = p.target_ratio * 1.02
                 if size > 0:  # the ratio the rest must reach for the whole output to meet the budget
                     left = size - read
-                    allowed_out = read / aim + left / aim - written
+                    allowed_out = (read + left) / aim - written
                     need_r = left / allowed_out if allowed_out > 0 else float("inf")
                 else:
                     need_r = aim if read / max(written, 1) >= aim else aim * 1.05
-
-                def est_r(lv: int) -> float:
-                    if lv in measr:
-                        return measr[lv][0] / max(measr[lv][1], 1)
-                    return (mr[0] / max(mr[1], 1)) * pred[lv]["ratio"] / pred[level]["ratio"] if pred else 0.0
-
-                ok = [lv for lv in LADDER if est_r(lv) >= need_r]
-                cand = min(ok) if ok else LADDER[-1]
-                if cand < level:  # down one rung at a time, with hysteresis: each change restarts the frame
-                    below = LADDER[idx - 1]
-                    cand = below if est_r(below) >= need_r * 1.03 else level
+                i = LADDER.index(level)
+                cand = level
+                if ran >= 1 and est.ratio(level) < need_r and i + 1 < len(LADDER):
+                    # trailing: up to the lowest level expected to give what the rest needs
+                    ok = [lv for lv in LADDER[i + 1:] if est.ratio(lv) >= need_r * (1.0 if lv in est.size else 1.03)]
+                    cand = ok[0] if ok else LADDER[-1]
+                elif (ran >= 2 and i > 0 and est.ratio(LADDER[i - 1]) >= need_r * 1.03
+                      and not (size > 0 and size - read < 3 * step)):
+                    cand = LADDER[i - 1]  # ahead with room and enough left to pay for a new frame: one rung down
                 new = cand
         if new != level:
-            t0 = time.perf_counter()
+            moves.append(f"{read}: level {level} -> {new}")
+            t0 = _cpu()
             out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-            busy += time.perf_counter() - t0
             dst.write(out)
             written += len(out)
-            level, idx = new, LADDER.index(new)
+            if dobj is not None:
+                t1 = _cpu()
+                dobj.decompress(out)
+                dec_cpu += _cpu() - t1
+                dobj = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG).decompressobj()
+            level, ran = new, 0
             cobj = _cctx(level, p, checksum).compressobj()
             frames += 1
         chunk = nxt
-    t0 = time.perf_counter()
     out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-    busy += time.perf_counter() - t0
     dst.write(out)
     written += len(out)
+    if dobj is not None and out:
+        t1 = _cpu()
+        dobj.decompress(out)
+        dec_cpu += _cpu() - t1
+    cpu = _cpu() - c_start
     elapsed = time.perf_counter() - t_start
     ratio = read / max(written, 1)
+    speed = read / max(cpu, 1e-9)
     met: bool | None = None
     if p.target_ratio:
         met = ratio >= p.target_ratio
     elif p.target_speed:
-        met = read / max(elapsed, 1e-9) >= p.target_speed * 0.95
-    return {
+        met = speed >= p.target_speed * 0.95
+    elif p.target_dspeed and dec_bytes:
+        met = dec_bytes / max(dec_cpu, 1e-9) >= p.target_dspeed * 0.95
+    rec = {
         "mode": "budget",
         "budget": p.budget,
         "plan": {"level": p.level, "long_distance": p.long_distance, "window_log": p.window_log, "store": p.store,
@@ -490,12 +608,19 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                  "target_ratio": p.target_ratio or None, "features": p.features, "predicted": p.predicted,
                  "reason": p.reason},
         "levels_used": {str(k): v for k, v in sorted(by_level.items())},
+        "moves": moves,
         "frames": frames,
+        "step": step,
         "read": read,
         "written": written,
         "ratio": ratio,
         "budget_met": met,
+        "cpu_seconds": cpu,
         "seconds": elapsed,
-        "speed_MBps": read / max(elapsed, 1e-9) / 1e6,
-        "plan_seconds": t_plan,
+        "speed_MBps": speed / 1e6,
+        "wall_speed_MBps": read / max(elapsed, 1e-9) / 1e6,
+        "plan_cpu_seconds": c_plan,
     }
+    if dec_bytes:
+        rec["decompress_MBps"] = dec_bytes / max(dec_cpu, 1e-9) / 1e6
+    return rec

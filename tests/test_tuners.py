@@ -142,11 +142,41 @@ def test_predicted_search_recovers_from_a_wrong_curve():
         out, info = predicted_search(ev, {"jpeg:420": cv})
         assert out is not None and ev.met(out), info
         assert info["config"] == "jpeg:420" and info["steps"] == ev.record.encodes
-        # with refinement on, never larger than without
+        # with a step down always allowed, never larger than without
         ev2 = _ev(img)
         out2, _ = predicted_search(ev2, {"jpeg:420": Curve("jpeg:420", grid, base + shift, cv.nbytes)},
-                                   refine_gain=0.0, refine_after_miss=True, max_steps=10)
+                                   down_gain=0.0, max_down=3, max_steps=10)
         assert ev2.met(out2) and out2.size <= out.size
+
+
+def test_predicted_search_steps_down_after_an_overshoot():
+    img = _sample()
+    grid = np.array(GRIDS["jpeg"], float)
+    q70 = bisect_quality(_ev(img, "ssimulacra2:70"), "jpeg:420").params["quality"]
+    q90 = bisect_quality(_ev(img, "ssimulacra2:90"), "jpeg:420").params["quality"]
+    base = np.interp(grid, [q70, q90], [70, 90]) - 6.0  # scores predicted too low: the first encode overshoots
+    ev = _ev(img, "ssimulacra2:70")
+    cv = Curve("jpeg:420", grid, base, np.geomspace(2e3, 4e4, grid.size))
+    out, info = predicted_search(ev, {"jpeg:420": cv}, aim_margin=0.0, down_gain=0.02, down_margin=0.3, max_down=1)
+    assert ev.met(out) and info["steps"] == 2 and out.params["quality"] < info["quality"]
+    ev1 = _ev(img, "ssimulacra2:70")
+    out1, _ = predicted_search(ev1, {"jpeg:420": Curve("jpeg:420", grid, base, cv.nbytes)}, down_gain=1.0)
+    assert ev1.record.encodes == 1 and out.size < out1.size
+
+
+def test_predicted_search_recovers_from_a_far_miss_in_few_steps():
+    img = _sample()
+    grid = np.array(GRIDS["jpeg"], float)
+    q = [bisect_quality(_ev(img, f"ssimulacra2:{t}"), "jpeg:444").params["quality"] for t in (60, 90)]
+    good = np.interp(grid, q, [60, 90])
+    nb = np.geomspace(2e3, 4e4, grid.size)
+    for cross in (False, True):
+        # jpeg:420 is predicted 8 points too high: the first encode misses far
+        curves = {"jpeg:420": Curve("jpeg:420", grid, good + 8, nb * 0.8),
+                  "jpeg:444": Curve("jpeg:444", grid, good, nb)}
+        ev = _ev(img, "ssimulacra2:80")
+        out, info = predicted_search(ev, curves, cross=cross, share=0.5, up_margin=0.5, max_step_up=0)
+        assert out is not None and ev.met(out) and info["steps"] <= 3, info
 
 
 def test_predicted_search_gives_up_on_a_wildly_wrong_model():

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import ModelError
 from .space import BYTES_CONFIGS, CONFIGS, GRIDS, SCORE_CONFIGS
 
-__all__ = ["Curve", "model_name", "available", "predict", "out_of_distribution", "model_info"]
+__all__ = ["Curve", "model_name", "available", "predict", "curves_from_outputs", "out_of_distribution", "model_info"]
 
 #: a feature this many training standard deviations beyond the training 0.5-99.5 % range counts as outside
 OOD_STD = 1.0
@@ -131,11 +131,16 @@ def predict(features: np.ndarray, *, format: str, pixels: int) -> dict[str, Curv
         scores, log_bpp = sess.run(None, {"features": x})
     except Exception as exc:  # onnxruntime raises its own types
         raise ModelError(f"{model_name(format)} failed: {exc}") from None
+    return curves_from_outputs(scores[0], log_bpp[0], format=format, pixels=pixels)
+
+
+def curves_from_outputs(scores: np.ndarray, log_bpp: np.ndarray, *, format: str, pixels: int) -> dict[str, Curve]:
+    """:class:`Curve` objects from one image's model outputs (``scores``: configs x grid, ``log_bpp`` likewise)."""
     grid = np.asarray(GRIDS[format], np.float64)
-    s_by = {c: np.maximum.accumulate(scores[0, k].astype(np.float64)) for k, c in enumerate(SCORE_CONFIGS[format])}
+    s_by = {c: np.maximum.accumulate(np.asarray(scores[k], np.float64)) for k, c in enumerate(SCORE_CONFIGS[format])}
     out = {}
     for k, c in enumerate(BYTES_CONFIGS[format]):
-        nbytes = np.exp(log_bpp[0, k].astype(np.float64)) * pixels / 8
+        nbytes = np.exp(np.asarray(log_bpp[k], np.float64)) * pixels / 8
         out[c] = Curve(c, grid, s_by[CONFIGS[c].score_name], nbytes)
     return out
 

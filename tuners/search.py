@@ -46,19 +46,16 @@ from .space import CONFIGS, Config
 __all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle", "predicted_search",
            "search_quality", "encode_and_score"]
 
-#: a step down along the corrected curve is tried only when it is predicted to save at least this share.
-#: Tuned by training/predictor/tune_search.py on held-out *training* images (42 JPEG, 4 targets): 1.0 (never
-#: step down) gave 1.31 encodes per image at +2.7 % bytes over the oracle; 0.05 gave 1.96 encodes at +1.9 %.
-REFINE_GAIN = 1.0
-#: the first encode aims this many points above the target (SSIMULACRA2)
-AIM_MARGIN = 0.0
-#: corrective steps aim this many points above the target
-STEP_MARGIN = 0.3
+#: constants of :func:`predicted_search` per format (see its docstring).  Tuned by
+#: training/predictor/tune_search.py on out-of-fold predictions of the training images (never Kodak).
+SEARCH_SETTINGS: dict[str, dict[str, Any]] = {
+    "jpeg": {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin": 0.3, "down_gain": 1.0,
+             "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3},
+    "avif": {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin": 0.3, "down_gain": 1.0,
+             "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3},
+}
 #: encodes the learned path may spend before falling back to search
 MAX_STEPS = 6
-#: largest upward step after a miss: near the top of the scale the predicted curve flattens and a
-#: corrected crossing can land at quality 100 (1.5x the bytes of 97) although 1-2 steps would do
-MAX_STEP_UP = 3
 #: a first measurement this many points away from the prediction means the model is wrong here: fall back
 UNRELIABLE = 12.0
 
@@ -273,19 +270,47 @@ def oracle(ev: Evaluator, configs: Sequence[str], *, scan_below: int = 3) -> tup
 
 
 def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms: float | None = None,
-                     aim_margin: float = AIM_MARGIN, step_margin: float = STEP_MARGIN,
-                     refine_gain: float = REFINE_GAIN, max_steps: int = MAX_STEPS,
-                     refine_after_miss: bool = False) -> tuple[Encoded | None, dict]:
+                     aim_margin: float | None = None, select_margin: float | None = None,
+                     up_margin: float | None = None, down_margin: float | None = None,
+                     down_gain: float | None = None, down_min: float | None = None, max_down: int | None = None,
+                     share: float | None = None,
+                     cross: bool | None = None, max_step_up: int | None = None,
+                     max_steps: int = MAX_STEPS) -> tuple[Encoded | None, dict]:
     """The learned path: predicted configuration and quality, verified and corrected by measurement.
+
+    1. Plan: per configuration, the lowest quality whose predicted score
+       reaches the target plus ``aim_margin``; configurations are ranked by
+       predicted bytes at the target plus ``select_margin`` (a configuration
+       whose curve is flat near the target, so that a small score error
+       costs many quality steps, ranks lower).  The best is encoded and
+       measured.
+    2. Correct: the measured score and size shift that configuration's
+       curves; the other configurations' curves are shifted by ``share`` of
+       the same (errors are largely per image).
+    3. Missed: step up to the corrected crossing of the target plus
+       ``up_margin`` (in the same or, with ``cross``, a configuration now
+       predicted smaller), within the measured bracket and at most
+       ``max_step_up`` qualities above the failing one before anything has
+       passed.
+    4. Met on the first encode: when the corrected curves predict a file
+       smaller by at least ``down_gain`` (share of the measured size) at the
+       target plus ``down_margin``, and the measured score is at least
+       ``down_min`` above the target, encode it (at most ``max_down``
+       times); it is kept only if it meets the target too.
 
     Parameters
     ----------
     ev : Evaluator
     curves : mapping
         Configuration -> :class:`~precodec.tuners.predictor.Curve` (only the
-        allowed configurations).
+        allowed configurations).  Their ``offset`` is updated in place.
     max_decode_ms : float, optional
         Candidates whose measured decode time exceeds this are rejected.
+    aim_margin, select_margin, up_margin, down_margin, down_gain, down_min, max_down, share, cross, max_step_up
+        Search constants; None takes the module default for the target's
+        format (:data:`SEARCH_SETTINGS`), tuned on held-out training images.
+    max_steps : int
+        Encodes the search may spend before giving up.
 
     Returns
     -------
@@ -296,82 +321,129 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
     """
     assert ev.target is not None
     T = ev.target.value
-    plan = []
-    for name, cv in curves.items():
-        lo, hi = ev.quality_range(name)
-        q = cv.quality_for(T + aim_margin, low=lo, high=hi)
-        reach = q <= hi
-        q = min(q, hi)
-        plan.append((0 if reach else 1, cv.bytes_at(q), name, q))
-    plan.sort()
-    info = {
-        "plan": [{"config": n, "quality": q, "bytes": int(round(b)), "reaches": r == 0,
-                  "score": round(curves[n].score_at(q), 2)} for r, b, n, q in plan[:4]],
+    fmt = CONFIGS[next(iter(curves))].format if curves else "jpeg"
+    cfg = dict(SEARCH_SETTINGS.get(fmt, SEARCH_SETTINGS["jpeg"]))
+    for k, v in (("aim_margin", aim_margin), ("select_margin", select_margin), ("up_margin", up_margin),
+                 ("down_margin", down_margin), ("down_gain", down_gain), ("down_min", down_min),
+                 ("max_down", max_down), ("share", share),
+                 ("cross", cross), ("max_step_up", max_step_up)):
+        if v is not None:
+            cfg[k] = v
+    ranges = {n: ev.quality_range(n) for n in curves}
+    own: dict[str, tuple[float, float]] = {}  # measured (score offset, log-bytes offset) per configuration
+    last: tuple[float, float] | None = None
+    fail_q: dict[str, int] = {}
+    pass_q: dict[str, int] = {}
+    banned: set[str] = set()
+    done: set[tuple[str, int]] = set()
+
+    def correct(n: str) -> tuple[Any, float]:
+        cv = curves[n]
+        if n in own:
+            cv.offset, lb = own[n]
+        elif last is not None:
+            cv.offset, lb = cfg["share"] * last[0], cfg["share"] * last[1]
+        else:
+            cv.offset, lb = 0.0, 0.0
+        return cv, lb
+
+    def propose(n: str, margin: float) -> tuple[int, int, float] | None:
+        """(tier, quality, predicted bytes) of configuration ``n`` aiming at the target + ``margin``."""
+        if n in banned:
+            return None
+        cv, lb = correct(n)
+        lo, hi = ranges[n]
+        f, p = fail_q.get(n, lo - 1), pass_q.get(n, hi + 1)
+        if p - f <= 1:
+            return None
+        q = cv.quality_for(T + margin, low=lo, high=hi)
+        # unmeasured: never aim past the model's grid (its extrapolated top is a guess)
+        top = hi if n in own else min(hi, int(cv.quality[-1]))
+        tier = 0 if q <= top else 1
+        q = min(q, top)
+        if q <= f:
+            q = f + 1
+        if n in fail_q and n not in pass_q and cfg["max_step_up"]:
+            q = min(q, f + int(cfg["max_step_up"]))
+        if q >= p:
+            q = (f + p) // 2 if n in fail_q else p - 1
+        q = min(max(q, lo), hi)
+        if not f < q < p or (n, q) in done:
+            return None
+        return tier, q, float(np.exp(np.log(cv.bytes_at(q)) + lb))
+
+    def plan(margin: float, only: str | None = None) -> list[tuple[int, float, str, int]]:
+        out = []
+        for n in curves:
+            if only is not None and n != only:
+                continue
+            extra = 0.0 if n in own else cfg["select_margin"] - (cfg["aim_margin"] if last is None else 0.0)
+            r = propose(n, margin)
+            if r is None:
+                continue
+            rs = propose(n, margin + extra) if extra else r
+            tier, q, b = r
+            if rs is not None:  # rank by the size at the (safer) selection margin
+                tier, b = max(tier, rs[0]), rs[2]
+            out.append((tier, b, n, q))
+        out.sort()
+        return out
+
+    first = plan(cfg["aim_margin"])
+    info: dict[str, Any] = {
+        "plan": [{"config": n, "quality": q, "bytes": int(round(b)), "reaches": t == 0,
+                  "score": round(curves[n].score_at(q), 2)} for t, b, n, q in first[:4]],
     }
-    _, _, name, q = plan[0]
+    if not first:
+        info["steps"] = 0
+        return None, info
+    _, _, name, q = first[0]
     info.update(config=name, quality=q, score=round(curves[name].score_at(q), 2),
                 bytes=int(round(curves[name].bytes_at(q))))
     best: Encoded | None = None
-    steps = 0
-    tried = 0
-    # per configuration: highest quality measured failing, lowest measured passing (a safeguard bracket:
-    # a proposal from the corrected curve outside it is replaced by the bracket's midpoint)
-    fail_q: dict[str, int] = {}
-    pass_q: dict[str, int] = {}
+    steps = downs = 0
+    missed = False
     while steps < max_steps:
-        cv = curves[name]
-        lo, hi = ev.quality_range(name)
-        pred = cv.score_at(q)
+        cv, _ = correct(name)
+        raw = cv.score_at(q) - cv.offset
+        pred = raw + cv.offset
         e = ev.encode(name, q)
+        done.add((name, q))
         steps += 1
         s = ev.value(e)
         if steps == 1 and abs(s - pred) > UNRELIABLE:
             info.update(steps=steps, unreliable=round(s - pred, 2))
             return None, info
-        cv.offset += s - pred  # correct the curve by what was measured
-        slow = max_decode_ms is not None and e.decode_ms is not None and e.decode_ms > max_decode_ms
-        nxt: int | None = None
-        if slow:
+        own[name] = last = (s - raw, float(np.log(max(e.size, 1)) - np.log(cv.bytes_at(q))))
+        nxt: list[tuple[int, float, str, int]] = []
+        if max_decode_ms is not None and e.decode_ms is not None and e.decode_ms > max_decode_ms:
             ev.record.notes.append(f"{name} q={q}: decode {e.decode_ms:.1f} ms > budget {max_decode_ms} ms")
+            banned.add(name)
+            nxt = [c for c in plan(cfg["up_margin"] if missed else cfg["aim_margin"]) if c[0] == 0]
         elif ev.met(e):
-            pass_q[name] = min(q, pass_q.get(name, hi + 1))
+            pass_q[name] = min(q, pass_q.get(name, q))
             if best is None or e.size < best.size:
                 best = e
-            q2 = _propose(cv, T + step_margin, fail_q.get(name, lo - 1), pass_q[name], lo, hi)
-            if name in fail_q and not refine_after_miss:
-                break  # reached from below: the first passing step is kept
-            if q2 is not None and q2 < q and cv.bytes_at(q2) < (1 - refine_gain) * cv.bytes_at(q):
-                nxt = q2  # a clearly smaller file is predicted to pass: one step down
-            else:
+            if missed or downs >= cfg["max_down"]:
                 break
+            cands = plan(cfg["down_margin"], only=None if cfg["cross"] else name)
+            over = s - T
+            nxt = [c for c in cands if c[0] == 0 and c[1] < (1 - cfg["down_gain"]) * best.size
+                   and (c[2] != name or c[3] < q)] if over >= cfg["down_min"] else []
+            if nxt:
+                downs += 1
         else:
-            fail_q[name] = max(q, fail_q.get(name, lo - 1))
-            if best is not None and best.config == name:
+            fail_q[name] = max(q, fail_q.get(name, q))
+            if best is not None:
                 break  # a step down missed: keep the passing one
-            if q < hi:
-                nxt = _propose(cv, T + step_margin, fail_q[name], pass_q.get(name, hi + 1), lo, hi)
-                if nxt is not None and name not in pass_q:
-                    nxt = min(nxt, q + MAX_STEP_UP)
-        if nxt is not None:
-            q = nxt
-            continue
-        # this configuration cannot reach the target (or is too slow): next in the plan
-        tried += 1
-        if tried >= len(plan) or best is not None:
+            missed = True
+            cands = plan(cfg["up_margin"], only=None if cfg["cross"] else name)
+            nxt = [c for c in cands if c[0] == 0] or [c for c in cands if c[2] == name]
+        if not nxt:
             break
-        _, _, name, q = plan[tried]
+        _, _, name, q = nxt[0]
     info["steps"] = steps
     return best, info
-
-
-def _propose(cv: Any, goal: float, fail: int, passed: int, lo: int, hi: int) -> int | None:
-    """Next quality strictly between ``fail`` and ``passed``: the corrected curve's, else the midpoint."""
-    if passed - fail <= 1:
-        return None
-    q = cv.quality_for(goal, low=lo, high=hi)
-    if not fail < q < passed:
-        q = (fail + passed) // 2 if passed <= hi else max(fail + 1, min(hi, q))
-    return q if fail < q < passed else None
 
 
 # -- back-compatible entry point (fixed settings + bisection) --------------

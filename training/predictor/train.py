@@ -42,6 +42,53 @@ def held_out(iid: str) -> bool:
     return int(hashlib.sha256(iid.encode()).hexdigest()[:8], 16) % 10 == 0
 
 
+def fold_of(iid: str, k: int) -> int:
+    """Cross-validation fold of an item (by a second hash, independent of :func:`held_out`)."""
+    return int(hashlib.sha256(("fold:" + iid).encode()).hexdigest()[:8], 16) % k
+
+
+OOF = ROOT / "training" / "runs" / "predictor" / "oof_{fmt}.npz"
+
+
+def out_of_fold(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, k: int, epochs: int, hidden: int,
+                seed: int, ensemble: int, weight_decay: float) -> Path:
+    """K-fold out-of-fold predictions of every training item (for tuning the search on unseen images).
+
+    Each fold's items are predicted by models trained on the other folds only, with the same settings as
+    the shipped model.  Writes ``training/runs/predictor/oof_<fmt>.npz`` (ids, scores, log_bpp).
+    """
+    import torch
+
+    X, S, B, ids = build(fmt, rows, feats)
+    folds = np.array([fold_of(i, k) for i in ids])
+    ps_all = np.zeros_like(S)
+    pb_all = np.zeros_like(B)
+    n_q = S.shape[2]
+    Xt, St, Bt = (torch.tensor(a) for a in (X, S, B))
+    for f in range(k):
+        tr = folds != f
+        mean, std = X[tr].mean(0), X[tr].std(0) + 1e-3
+        idx_tr = torch.tensor(np.flatnonzero(tr))
+        members = []
+        for m in range(ensemble):
+            torch.manual_seed(seed + m)
+            model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
+            _fit(model, Xt, St, Bt, idx_tr, std, epochs=epochs, seed=seed + m, weight_decay=weight_decay,
+                 tag=f"{fmt}/fold{f}/{m}")
+            members.append(model)
+        model = Ensemble(members) if ensemble > 1 else members[0]
+        model.eval()
+        with torch.no_grad():
+            ps, pb = (a.numpy() for a in model(Xt[torch.tensor(np.flatnonzero(~tr))]))
+        ps_all[~tr], pb_all[~tr] = ps, pb
+    out = Path(str(OOF).format(fmt=fmt))
+    np.savez(out, ids=np.array(ids), scores=ps_all, log_bpp=pb_all, folds=folds)
+    e = np.abs(ps_all - S)
+    print(f"{fmt} out-of-fold score MAE {e.mean():.3f} bytes MAPE {np.abs(np.exp(pb_all - B) - 1).mean():.4f}",
+          flush=True)
+    return out
+
+
 def load_rows(path: Path) -> list[dict]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [r for r in rows if "kodak" not in r["id"]]
@@ -276,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ensemble", type=int, default=5)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--oof", type=int, default=0, metavar="K",
+                    help="instead of training the shipped model, write K-fold out-of-fold predictions "
+                         "(for tune_search)")
     args = ap.parse_args(argv)
     import torch
 
@@ -283,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(args.labels)
     feats = features_for(rows)
     for fmt in args.formats.split(","):
+        if args.oof:
+            print("wrote", out_of_fold(fmt, rows, feats, k=args.oof, epochs=args.epochs, hidden=args.hidden,
+                                       seed=args.seed, ensemble=args.ensemble,
+                                       weight_decay=args.weight_decay))
+            continue
         out = train_format(fmt, rows, feats, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
                            ensemble=args.ensemble, weight_decay=args.weight_decay)
         print(fmt, json.dumps(out["results"], indent=1))

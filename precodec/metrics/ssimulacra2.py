@@ -330,6 +330,36 @@ def _final_score(feats: np.ndarray) -> float:
     return 100.0
 
 
+# Scratch buffers, per thread and image size.  Allocating fresh multi-MB
+# arrays costs more than the arithmetic done in them (the kernel zeroes every
+# page on first touch), so the buffers of the most recent image sizes are
+# kept for the next call, up to _RETAIN_BYTES per thread; a larger image's
+# buffers are dropped after use.
+_RETAIN_SIZES = 2
+_RETAIN_BYTES = 256 << 20
+_tls = threading.local()
+
+
+def _workspace(shape: tuple[int, int]) -> Workspace:
+    cache: dict[tuple[int, int], Workspace] | None = getattr(_tls, "cache", None)
+    if cache is None:
+        cache = _tls.cache = {}
+    ws = cache.pop(shape, None)
+    if ws is None:
+        ws = Workspace()
+    cache[shape] = ws  # most recent last
+    return ws
+
+
+def _trim_workspaces() -> None:
+    cache: dict[tuple[int, int], Workspace] = getattr(_tls, "cache", {})
+    total = sum(ws.nbytes for ws in cache.values())
+    for shape in list(cache):
+        if len(cache) <= _RETAIN_SIZES and total <= _RETAIN_BYTES:
+            break
+        total -= cache.pop(shape).nbytes
+
+
 class _RefState:
     """Reference statistics for one background (one blend of the alpha).
 
@@ -387,21 +417,6 @@ class Ssimulacra2Reference:
     def __init__(self, reference: Any) -> None:
         self._setup(reference, defer_replay=False)
 
-    def _workspace(self) -> Workspace:
-        """This thread's scratch buffers (kept between scores: same shapes every time)."""
-        ws = getattr(self._local, "ws", None)
-        if ws is None:
-            ws = self._local.ws = Workspace()
-        return ws
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_local", None)  # scratch buffers are neither needed nor picklable
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def _setup(self, reference: Any, *, defer_replay: bool) -> None:
         rgb, alpha, peak = to_rgb_alpha(reference, name="reference")
@@ -412,8 +427,7 @@ class Ssimulacra2Reference:
                 f"the reference is {w}x{h}"
             )
         self._shape = (h, w)
-        self._local = threading.local()
-        ws = self._workspace()
+        ws = _workspace(self._shape)
         self._n_scales = _scale_count(h, w)
         self._has_alpha = alpha is not None
         # with alpha: dark and bright backgrounds, worst score wins
@@ -423,6 +437,7 @@ class Ssimulacra2Reference:
             _RefState(_linear_from(rgb, alpha, peak, bg, lin), self._n_scales, ws, defer_replay=defer_replay)
             for bg in self._backgrounds
         ]
+        _trim_workspaces()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -462,12 +477,13 @@ class Ssimulacra2Reference:
             raise MetricInputError(
                 f"image size mismatch: reference is {w}x{h}, distorted is {wb}x{hb} (width x height)"
             )
-        ws = self._workspace()
+        ws = _workspace(self._shape)
         scores = []
         for bg, state in zip(self._backgrounds, self._states):
             linear = _linear_from(rgb, alpha, peak, bg, ws.get("lin0", (*self._shape, 3)))
             feats = _features(state, _pyramid(linear, self._n_scales, ws, keep=False), ws)
             scores.append(_final_score(feats))
+        _trim_workspaces()
         return min(scores)
 
 

@@ -209,8 +209,27 @@ def test_perturbation_test_can_fail(stream):
 
 def test_header_layout(stream):
     assert stream[:4] == container.MAGIC and stream[4] == container.FORMAT_VERSION
-    assert struct.unpack(">H", stream[5:7])[0] == 1 == {v: k for k, v in container.MODEL_IDS.items()}[learned.DEFAULT_MODEL]
-    assert container.MODEL_IDS[1] == "learned-hp48-v1"  # frozen: never renumbered
+    assert struct.unpack(">H", stream[5:7])[0] == {v: k for k, v in container.MODEL_IDS.items()}[learned.DEFAULT_MODEL]
+    # frozen: never renumbered, never reused
+    assert container.MODEL_IDS[1] == "learned-hp48-v1"
+    assert container.MODEL_IDS[2] == "learned-hp48-v2" == learned.DEFAULT_MODEL
+
+
+def test_streams_of_the_older_shipped_model_still_decode():
+    """Streams written by learned-hp48-v1 (precodec 0.1) decode with v1's weights, not the default's."""
+    yy, xx = np.mgrid[0:40, 0:56]
+    rgb = np.stack([xx * 4, yy * 5, 120 + 60 * np.sin(xx / 6.0)], axis=2).clip(0, 255).astype(np.uint8)
+    old = learned._runtime.get_model("learned-hp48-v1")
+    assert old.name != learned.DEFAULT_MODEL
+    v1 = learned._encode_array(rgb, "RGB", 2, old)
+    v2 = learned.encode(rgb, rate=2)
+    assert struct.unpack(">H", v1[5:7])[0] == 1 and struct.unpack(">H", v2[5:7])[0] == 2
+    assert learned.stream_info(v1)["model"] == "learned-hp48-v1"
+    a1, a2 = np.asarray(learned.decode(v1)), np.asarray(learned.decode(v2))
+    assert a1.shape == a2.shape == rgb.shape
+    # each decodes to something close to the input (a model mix-up gives garbage)
+    for a in (a1, a2):
+        assert np.abs(a.astype(int) - rgb).mean() < 12
 
 
 def test_other_version_is_named(stream):
@@ -223,7 +242,7 @@ def test_other_version_is_named(stream):
 def test_other_model_id_is_named(stream):
     bad = bytearray(stream)
     bad[5:7] = struct.pack(">H", 9)
-    with pytest.raises(BitstreamMismatchError, match="model id 9.*model id 1"):
+    with pytest.raises(BitstreamMismatchError, match="model id 9.*does not ship.*learned-hp48-v1"):
         learned.decode(_recrc(bytes(bad)))
 
 

@@ -59,7 +59,9 @@ __all__ = [
     "stream_info",
 ]
 
-DEFAULT_MODEL = "learned-hp48-v1"
+#: the model new streams are written with; streams of every model in
+#: ``container.MODEL_IDS`` that ships with this precodec still decode
+DEFAULT_MODEL = "learned-hp48-v2"
 RATE_POINTS = 6
 DEFAULT_RATE = 3
 _MODEL_ID = {v: k for k, v in container.MODEL_IDS.items()}
@@ -249,6 +251,20 @@ def stream_info(data: bytes) -> dict[str, Any]:
             "width": h.width, "height": h.height, "mode": h.mode, "rate": h.rate, "bytes": len(data)}
 
 
+def _model_for(h: container.Header) -> str:
+    """Name of the shipped model a stream needs (BitstreamMismatchError when it is not shipped)."""
+    from .. import models
+
+    name = container.MODEL_IDS.get(h.model_id)
+    if name is None or f"{name}-synthesis" not in models.list_models():
+        shipped = [n for n in container.MODEL_IDS.values() if f"{n}-synthesis" in models.list_models()]
+        raise BitstreamMismatchError(
+            f"stream was made with model id {h.model_id} ({h.model_name}), which this precodec does not ship "
+            f"(it has {', '.join(shipped) or 'none'}); decode it with the precodec version that wrote it"
+        )
+    return name
+
+
 def _check_model(h: container.Header, model: LearnedModel) -> None:
     mine = _MODEL_ID[model.name]
     if h.model_id != mine:
@@ -327,7 +343,7 @@ def decode(data: bytes, *, threads: int | None = None, max_pixels: int | None = 
     from PIL import Image
 
     h, payload = container.unpack(data)
-    model = get_model(DEFAULT_MODEL, threads=threads)
+    model = get_model(_model_for(h), threads=threads)
     _check_model(h, model)
     if h.rate >= model.n_rates:
         raise BitstreamError(f"bad rate point {h.rate} (model has {model.n_rates})")

@@ -42,6 +42,7 @@ FORMAT_VERSION = 1
 # frozen: never renumber, never reuse an id
 MODEL_IDS: dict[int, str] = {
     1: "learned-hp48-v1",
+    2: "learned-hp48-v2",
 }
 MODES = ("L", "RGB")
 MAX_SIDE = 65535

@@ -2,8 +2,11 @@
 
     /work/venv/bin/python training/codec/export.py --ckpt training/runs/codec/last.pt
 
-writes ``precodec/models/learned-hp48-v1-{analysis,synthesis,hyper-analysis,hyper-synthesis}.onnx``
-and one manifest ``.json`` beside each.
+writes ``precodec/models/<model>-{analysis,synthesis,hyper-analysis,hyper-synthesis}.onnx``
+and one manifest ``.json`` beside each (``--model``, default the newest name,
+``learned-hp48-v2``).  A model name, once shipped, is never re-exported with
+other weights: new weights get a new name and a new id in the frozen table
+``precodec.learned.container.MODEL_IDS``, so old streams keep decoding.
 
 * analysis / synthesis / hyper-analysis: float32 graphs of the trained
   transforms (pixel values after decoding may differ in the last bits between
@@ -44,7 +47,7 @@ from train import DEFAULT_DATA, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "precodec" / "models"
-MODEL = "learned-hp48-v1"
+DEFAULT_MODEL = "learned-hp48-v2"  # default --model
 AMAX = 4095  # hidden activations of the fixed-point hyper-synthesis: integers in [0, AMAX]
 ACC_LIMIT = 2**23  # bound on every accumulator magnitude (exact in float32 below 2^24)
 OUT_FRAC = 8  # outputs in units of 2^-8
@@ -193,7 +196,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt", type=Path, default=ROOT / "training" / "runs" / "codec" / "last.pt")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="model name (new weights need a new name)")
     args = ap.parse_args(argv)
+    MODEL = args.model
+    version = MODEL.rsplit("-v", 1)[-1]
     state = torch.load(args.ckpt, weights_only=False, map_location="cpu")
     targs = state.get("args", {})
     N, M = int(targs.get("N", 48)), int(targs.get("M", 64))
@@ -260,7 +266,7 @@ def main(argv=None) -> int:
     for part, p in files.items():
         man = {
             "name": f"{MODEL}-{part}",
-            "version": "1",
+            "version": version,
             "file": p.name,
             "sha256": sha256(p),
             "bytes": p.stat().st_size,

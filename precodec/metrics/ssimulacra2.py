@@ -68,14 +68,16 @@ used at full precision.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from ..errors import MetricInputError
+from ..errors import MetricInputError, OptionError
 from ._gauss import Workspace, fir_blur, iir_blur_batch
 from ._color import (
     check_same_size,
@@ -134,27 +136,27 @@ _REPLAY_FROM_SCALE = 2
 _SMALL_SCALE_PIXELS = 2048
 
 
-def _blur_scales(
-    per_scale: list[list[np.ndarray]], ws: Workspace, keep: int = 0
-) -> list[list[np.ndarray]]:
-    """Blur the ``HxWx3`` planes of every scale (outer index = scale).
+def _blur_fine(groups: list[list[np.ndarray]], ws: Workspace, keep: int = 0) -> list[list[np.ndarray]]:
+    """Exact (FIR) blur of the ``HxWx3`` planes of the finest scales.
 
     The results are workspace buffers (valid until the next blur of the
     same shapes), except the first ``keep`` of every group, which are new
     arrays the caller may keep.
     """
-    out = []
-    for group in per_scale[:_REPLAY_FROM_SCALE]:
-        out.append(
-            [fir_blur(x, None if i < keep else ws.get(f"blur{i}", x.shape)) for i, x in enumerate(group)]
-        )
+    return [
+        [fir_blur(x, None if i < keep else ws.get(f"blur{i}", x.shape)) for i, x in enumerate(group)]
+        for group in groups
+    ]
+
+
+def _replay(groups: list[list[np.ndarray]], ws: Workspace, keep: int = 0) -> list[list[np.ndarray]]:
+    """Replayed float32 blur of the coarse scales' planes (same conventions as :func:`_blur_fine`)."""
     # Replay batches: one per scale while the scales are large (a batch pads
     # its lines to the longest one, so mixing sizes wastes work), the small
     # remaining scales together (there the per-step cost dominates).
-    tail = per_scale[_REPLAY_FROM_SCALE:]
     batches: list[list[list[np.ndarray]]] = []
     last_small = False
-    for group in tail:
+    for group in groups:
         h, w = group[0].shape[:2]
         small = h * w < _SMALL_SCALE_PIXELS
         if small and last_small:
@@ -162,6 +164,7 @@ def _blur_scales(
         else:
             batches.append([group])
         last_small = small
+    out = []
     for tag, batch in enumerate(batches):
         flat = iir_blur_batch([x for group in batch for x in group], ws, tag)
         pos = 0
@@ -170,6 +173,36 @@ def _blur_scales(
             out.append([x.copy() if i < keep else x for i, x in enumerate(blurred)])
             pos += len(group)
     return out
+
+
+# One helper thread (created on first use, shared by all callers) runs the
+# replay of the coarse scales while the calling thread blurs and scores the
+# fine ones; used only when ``threads >= 2``.
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _start_replay(
+    groups: list[list[np.ndarray]], ws: Workspace, threads: int, keep: int = 0
+) -> Callable[[], list[list[np.ndarray]]]:
+    """Start :func:`_replay`; the returned function waits for its result."""
+    global _helper
+    if threads < 2 or not groups:
+        result = _replay(groups, ws, keep)
+        return lambda: result
+    with _helper_lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="precodec-ssimulacra2")
+    future = _helper.submit(_replay, groups, ws, keep)
+    return future.result
+
+
+def _resolve_threads(threads: int | None) -> int:
+    if threads is None:
+        return max(1, cv2.getNumThreads())
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise OptionError(f"threads must be a positive integer or None, not {threads!r}")
+    return threads
 
 
 def _channel_sums(a: np.ndarray) -> np.ndarray:
@@ -240,13 +273,71 @@ def _pyramid(linear: np.ndarray, n_scales: int, ws: Workspace, *, keep: bool) ->
     return out
 
 
-def _features(state: _RefState, dist_xyb: list[np.ndarray], ws: Workspace) -> np.ndarray:
+def _scale_features(
+    r: _RefScale, img2: np.ndarray, mu2: np.ndarray, s22: np.ndarray, s12: np.ndarray, ws: Workspace
+) -> np.ndarray:
+    """Pooled values of one scale, shape (3 channels, 2 norms, 3 maps), before the 4th roots."""
+    out = np.empty((3, 2, 3), dtype=np.float64)
+    shape = img2.shape
+    mu1 = r.mu
+    # the products are blurred already: their buffers are free again
+    num_s = ws.get("p12", shape)
+    den = ws.get("den", shape)
+    num_m = ws.get("p22", shape)
+    # SSIM': d = 1 - (1 - (mu1 - mu2)^2) (2 (s12 - mu1 mu2) + C2) / ((s11 - mu1^2) + (s22 - mu2^2) + C2)
+    np.multiply(mu1, mu2, out=num_s)
+    np.subtract(s12, num_s, out=num_s)
+    num_s *= _F32_TWO
+    num_s += _F32_C2
+    np.multiply(mu2, mu2, out=den)
+    np.subtract(s22, den, out=den)
+    np.add(r.var, den, out=den)
+    den += _F32_C2
+    np.subtract(mu1, mu2, out=num_m)
+    np.multiply(num_m, num_m, out=num_m)
+    np.subtract(_F32_ONE, num_m, out=num_m)
+    num_m *= num_s
+    num_m /= den
+    d = np.subtract(_F32_ONE, num_m, out=num_m)
+    np.maximum(d, _F32_ZERO, out=d)
+    out[:, 0, 0] = _channel_sums(d)
+    np.multiply(d, d, out=d)
+    np.multiply(d, d, out=d)
+    out[:, 1, 0] = _channel_sums(d)
+    # edge maps: d1 = (1 + |img2 - mu2|) / (1 + |img1 - mu1|) - 1
+    # artifact = max(d1, 0), detail lost = max(-d1, 0)
+    d1 = np.subtract(img2, mu2, out=num_s)
+    np.abs(d1, out=d1)
+    d1 += _F32_ONE
+    d1 /= r.edge
+    d1 -= _F32_ONE
+    art = np.maximum(d1, _F32_ZERO, out=den)
+    sum_d1 = _channel_sums(d1)
+    sum_art = _channel_sums(art)
+    np.multiply(d1, d1, out=d1)
+    np.multiply(d1, d1, out=d1)
+    np.multiply(art, art, out=art)
+    np.multiply(art, art, out=art)
+    sum_d1_4 = _channel_sums(d1)
+    sum_art_4 = _channel_sums(art)
+    out[:, 0, 1] = sum_art
+    out[:, 1, 1] = sum_art_4
+    # artifact and detail lost never overlap, so their sums follow from d1's
+    out[:, 0, 2] = sum_art - sum_d1
+    out[:, 1, 2] = sum_d1_4 - sum_art_4
+    out /= img2.shape[0] * img2.shape[1]
+    return out
+
+
+def _features(state: _RefState, dist_xyb: list[np.ndarray], ws: Workspace, threads: int) -> np.ndarray:
     """Pooled error values, shape (scales, 3 channels, 2 norms, 3 maps).
 
     The float32 operations follow the reference's order, so identical images
     give exactly 0 error (score 100) and near-identical ones round alike.
     Reference scales still pending (one-shot scoring) are blurred in the same
     batch as the distorted image's.  Every large array is a workspace buffer.
+    The coarse scales' replay runs first (in the helper thread when
+    ``threads >= 2``), the fine scales meanwhile.
     """
     n_ready = len(state.scales)
     groups = []
@@ -260,60 +351,19 @@ def _features(state: _RefState, dist_xyb: list[np.ndarray], ws: Workspace) -> np
             x1 = state.pending[s - n_ready]
             p12 = np.multiply(x1, img2, out=ws.get("p12", shape))
             groups.append([img2, p22, p12, x1, np.multiply(x1, x1, out=ws.get("p11", shape))])
-    blurred = _blur_scales(groups, ws)
-    ref = list(state.scales)
-    for s in range(n_ready, len(dist_xyb)):
-        ref.append(_RefScale(state.pending[s - n_ready], blurred[s][3], blurred[s][4]))
-    feats = np.empty((len(ref), 3, 2, 3), dtype=np.float64)
-    for s, (r, img2, (mu2, s22, s12, *_)) in enumerate(zip(ref, dist_xyb, blurred)):
-        shape = img2.shape
-        mu1 = r.mu
-        # the products are blurred already: their buffers are free again
-        num_s = ws.get("p12", shape)
-        den = ws.get("den", shape)
-        num_m = ws.get("p22", shape)
-        # SSIM': d = 1 - (1 - (mu1 - mu2)^2) (2 (s12 - mu1 mu2) + C2) / ((s11 - mu1^2) + (s22 - mu2^2) + C2)
-        np.multiply(mu1, mu2, out=num_s)
-        np.subtract(s12, num_s, out=num_s)
-        num_s *= _F32_TWO
-        num_s += _F32_C2
-        np.multiply(mu2, mu2, out=den)
-        np.subtract(s22, den, out=den)
-        np.add(r.var, den, out=den)
-        den += _F32_C2
-        np.subtract(mu1, mu2, out=num_m)
-        np.multiply(num_m, num_m, out=num_m)
-        np.subtract(_F32_ONE, num_m, out=num_m)
-        num_m *= num_s
-        num_m /= den
-        d = np.subtract(_F32_ONE, num_m, out=num_m)
-        np.maximum(d, _F32_ZERO, out=d)
-        feats[s, :, 0, 0] = _channel_sums(d)
-        np.multiply(d, d, out=d)
-        np.multiply(d, d, out=d)
-        feats[s, :, 1, 0] = _channel_sums(d)
-        # edge maps: d1 = (1 + |img2 - mu2|) / (1 + |img1 - mu1|) - 1
-        # artifact = max(d1, 0), detail lost = max(-d1, 0)
-        d1 = np.subtract(img2, mu2, out=num_s)
-        np.abs(d1, out=d1)
-        d1 += _F32_ONE
-        d1 /= r.edge
-        d1 -= _F32_ONE
-        art = np.maximum(d1, _F32_ZERO, out=den)
-        sum_d1 = _channel_sums(d1)
-        sum_art = _channel_sums(art)
-        np.multiply(d1, d1, out=d1)
-        np.multiply(d1, d1, out=d1)
-        np.multiply(art, art, out=art)
-        np.multiply(art, art, out=art)
-        sum_d1_4 = _channel_sums(d1)
-        sum_art_4 = _channel_sums(art)
-        feats[s, :, 0, 1] = sum_art
-        feats[s, :, 1, 1] = sum_art_4
-        # artifact and detail lost never overlap, so their sums follow from d1's
-        feats[s, :, 0, 2] = sum_art - sum_d1
-        feats[s, :, 1, 2] = sum_d1_4 - sum_art_4
-        feats[s] /= img2.shape[0] * img2.shape[1]
+    n_fine = min(_REPLAY_FROM_SCALE, len(groups))
+    coarse = _start_replay(groups[n_fine:], ws, threads)
+    feats = np.empty((len(groups), 3, 2, 3), dtype=np.float64)
+    try:
+        for s, (mu2, s22, s12) in enumerate(_blur_fine(groups[:n_fine], ws)):
+            feats[s] = _scale_features(state.scales[s], dist_xyb[s], mu2, s22, s12, ws)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            coarse()  # never leave the helper writing into this thread's buffers
+        raise
+    for s, blurred in enumerate(coarse(), start=n_fine):
+        r = state.scales[s] if s < n_ready else _RefScale(state.pending[s - n_ready], blurred[3], blurred[4])
+        feats[s] = _scale_features(r, dist_xyb[s], blurred[0], blurred[1], blurred[2], ws)
     feats = np.maximum(feats, 0.0)
     feats[:, :, 1, :] = np.sqrt(np.sqrt(feats[:, :, 1, :]))
     return feats
@@ -368,12 +418,22 @@ class _RefState:
     planes, which saves one batch in one-shot scoring.
     """
 
-    def __init__(self, linear: np.ndarray, n_scales: int, ws: Workspace, *, defer_replay: bool = False) -> None:
+    def __init__(
+        self, linear: np.ndarray, n_scales: int, ws: Workspace, threads: int, *, defer_replay: bool = False
+    ) -> None:
         pyramid = _pyramid(linear, n_scales, ws, keep=True)
         ready = min(_REPLAY_FROM_SCALE, n_scales) if defer_replay else n_scales
+        n_fine = min(_REPLAY_FROM_SCALE, ready)
         groups = [[x, np.multiply(x, x, out=ws.get("p11", x.shape))] for x in pyramid[:ready]]
-        blurred = _blur_scales(groups, ws, keep=1)  # mu1 is kept, s11 is not
-        self.scales = [_RefScale(x, mu, s11) for x, (mu, s11) in zip(pyramid, blurred)]
+        coarse = _start_replay(groups[n_fine:], ws, threads, keep=1)  # mu1 is kept, s11 is not
+        try:
+            fine = _blur_fine(groups[:n_fine], ws, 1)
+            self.scales = [_RefScale(x, mu, s11) for x, (mu, s11) in zip(pyramid, fine)]
+        except BaseException:
+            with contextlib.suppress(Exception):
+                coarse()
+            raise
+        self.scales += [_RefScale(x, mu, s11) for x, (mu, s11) in zip(pyramid[n_fine:], coarse())]
         self.pending = pyramid[ready:]
 
 
@@ -414,7 +474,8 @@ class Ssimulacra2Reference:
     True
     """
 
-    def __init__(self, reference: Any) -> None:
+    def __init__(self, reference: Any, *, threads: int | None = None) -> None:
+        self._threads = _resolve_threads(threads)
         self._setup(reference, defer_replay=False)
 
 
@@ -434,7 +495,9 @@ class Ssimulacra2Reference:
         self._backgrounds = (0.1, 0.9) if self._has_alpha else (0.5,)
         lin = ws.get("lin0", (h, w, 3))
         self._states = [
-            _RefState(_linear_from(rgb, alpha, peak, bg, lin), self._n_scales, ws, defer_replay=defer_replay)
+            _RefState(
+                _linear_from(rgb, alpha, peak, bg, lin), self._n_scales, ws, self._threads, defer_replay=defer_replay
+            )
             for bg in self._backgrounds
         ]
         _trim_workspaces()
@@ -481,13 +544,13 @@ class Ssimulacra2Reference:
         scores = []
         for bg, state in zip(self._backgrounds, self._states):
             linear = _linear_from(rgb, alpha, peak, bg, ws.get("lin0", (*self._shape, 3)))
-            feats = _features(state, _pyramid(linear, self._n_scales, ws, keep=False), ws)
+            feats = _features(state, _pyramid(linear, self._n_scales, ws, keep=False), ws, self._threads)
             scores.append(_final_score(feats))
         _trim_workspaces()
         return min(scores)
 
 
-def ssimulacra2(reference: Any, distorted: Any) -> float:
+def ssimulacra2(reference: Any, distorted: Any, *, threads: int | None = None) -> float:
     """SSIMULACRA 2.1 score of ``distorted`` compared with ``reference``.
 
     A vectorised numpy/OpenCV re-implementation that matches the reference
@@ -537,5 +600,6 @@ def ssimulacra2(reference: Any, distorted: Any) -> float:
     # one-shot: a private prepared reference whose coarse scales are blurred
     # in the same batch as the distorted image's
     prepared = Ssimulacra2Reference.__new__(Ssimulacra2Reference)
+    prepared._threads = _resolve_threads(threads)
     prepared._setup(reference, defer_replay=True)
     return prepared.score(distorted)

@@ -299,19 +299,18 @@ def _scale_features(
     num_m *= num_s
     num_m /= den
     d = np.subtract(_F32_ONE, num_m, out=num_m)
-    np.maximum(d, _F32_ZERO, out=d)
+    cv2.max(d, 0.0, dst=d)  # as np.maximum(d, 0), twice as fast
     out[:, 0, 0] = _channel_sums(d)
     np.multiply(d, d, out=d)
     np.multiply(d, d, out=d)
     out[:, 1, 0] = _channel_sums(d)
     # edge maps: d1 = (1 + |img2 - mu2|) / (1 + |img1 - mu1|) - 1
     # artifact = max(d1, 0), detail lost = max(-d1, 0)
-    d1 = np.subtract(img2, mu2, out=num_s)
-    np.abs(d1, out=d1)
+    d1 = cv2.absdiff(img2, mu2, dst=num_s)
     d1 += _F32_ONE
     d1 /= r.edge
     d1 -= _F32_ONE
-    art = np.maximum(d1, _F32_ZERO, out=den)
+    art = cv2.max(d1, 0.0, dst=den)
     sum_d1 = _channel_sums(d1)
     sum_art = _channel_sums(art)
     np.multiply(d1, d1, out=d1)

@@ -6,8 +6,8 @@ Jon Sneyers (Cloudinary; ``tools/ssimulacra2.cc`` in libjxl and the
 downwards; 90 is about visually lossless, 70 high quality, 50 medium,
 30 low.  On the project's reference set (66 pairs scored by the C++ tool) the
 largest deviation is 0.08 points and the mean 0.012 (see
-``benchmarks/results/metrics.md``); about 4x faster than the PyPI package
-``ssimulacra2`` for one pair, 6x with a prepared reference.
+``benchmarks/results/metrics.md``, which also times it against the PyPI
+package ``ssimulacra2`` and against this module's earlier version).
 
 How it works, step by step, as in the reference:
 
@@ -59,7 +59,23 @@ reference command-line tool does.
 Speed: use :class:`Ssimulacra2Reference` when many candidates are scored
 against one original (parameter search, quality gates): it computes the
 original's XYB pyramid, local means, variances and edge maps once, which
-removes about 40 % of the work of each further score.
+removes about 40 % of the work of each further score.  Other measures:
+
+* Scratch buffers: the large intermediate arrays live in a workspace per
+  thread and image size that the next call of the same size reuses (kept
+  for the two most recent sizes, at most 256 MB per thread; larger ones are
+  freed after the call).  Prepared references hold only their own results.
+* The replay works on float64 arrays holding float32 values with explicit
+  rounding casts, and avoids numpy's broadcasting along the contiguous axis
+  (both ~3x slower loops); still bit for bit the C++ arithmetic.
+* Threads: ``threads`` (default: ``cv2.getNumThreads()``, i.e. whatever
+  ``cv2.setNumThreads`` allows) bounds the parallelism.  With 1 this module
+  starts no thread (and after ``cv2.setNumThreads(1)`` OpenCV runs in the
+  calling thread too); with 2 or more, the coarse scales' replay (numpy, which releases the GIL)
+  runs in one helper thread, shared by all callers and started on first use,
+  while the calling thread blurs and scores the fine scales; OpenCV's own
+  calls follow ``cv2.setNumThreads``.  Scores do not depend on the number
+  of threads.
 
 Inputs are assumed to be sRGB (no ICC profile is applied); 16-bit inputs are
 used at full precision.
@@ -453,11 +469,17 @@ class Ssimulacra2Reference:
         The original image: ``uint8``/``uint16`` ``HxW``, ``HxWx2``,
         ``HxWx3`` or ``HxWx4`` array (sRGB), or a PIL image.  At least 8x8.
         It is copied as needed, never modified.
+    threads : int, optional
+        Thread budget for preparing and for every :meth:`score` (1: only the
+        calling thread; 2 or more: plus one shared helper thread).  Default:
+        ``cv2.getNumThreads()``.  The scores do not depend on it.
 
     Raises
     ------
     precodec.errors.MetricInputError
         Unsupported type, dtype, shape or mode, or an image under 8x8.
+    precodec.errors.OptionError
+        ``threads`` is not a positive integer.
 
     Examples
     --------
@@ -566,6 +588,10 @@ def ssimulacra2(reference: Any, distorted: Any, *, threads: int | None = None) -
         ``LA``, ``RGB``, ``RGBA``, ``P``, ``I;16`` ...).  Images with alpha
         are composited as the reference tool does (see the module notes).
         The inputs are never modified.
+    threads : int, optional
+        Thread budget (1: only the calling thread; 2 or more: plus one
+        shared helper thread).  Default: ``cv2.getNumThreads()``.  The score
+        does not depend on it.
 
     Returns
     -------
@@ -577,6 +603,8 @@ def ssimulacra2(reference: Any, distorted: Any, *, threads: int | None = None) -
     precodec.errors.MetricInputError
         The sizes differ (the message gives both), an image is smaller than
         8x8, or an input has an unsupported type, dtype, shape or mode.
+    precodec.errors.OptionError
+        ``threads`` is not a positive integer.
 
     See Also
     --------

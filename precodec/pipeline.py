@@ -466,6 +466,7 @@ def _learned(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[s
     from .tuners.features import FEATURE_NAMES, image_features
     from .tuners.search import predicted_search
 
+    ev.prepare()  # the SSIMULACRA2 reference, built once and shared by every candidate
     t = time.perf_counter()
     feats = image_features(ref)
     rec.time_ms["features"] = (time.perf_counter() - t) * 1e3

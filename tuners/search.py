@@ -111,16 +111,39 @@ class Evaluator:
         self._cache: dict[tuple[str, int], Encoded] = {}
         self._scores: dict[tuple[str, int], float] = {}
         self._scorer: Any = None
+        self._prep: Any = None
 
     # -- scoring --------------------------------------------------------
+    def prepare(self, *, background: bool = False) -> None:
+        """Prepare the SSIMULACRA2 reference (once per image, shared by every candidate).
+
+        With ``background`` the preparation runs in a helper thread, overlapping
+        whatever the caller does next (features, the first encode); the first
+        score waits for it.
+        """
+        if self.target is None or self.target.metric != "ssimulacra2" or self._scorer is not None \
+                or self._prep is not None:
+            return
+        from ..metrics.ssimulacra2 import Ssimulacra2Reference
+
+        if not background:
+            self._scorer = Ssimulacra2Reference(self.reference)
+            return
+        import concurrent.futures
+
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="precodec-ref")
+        self._prep = pool.submit(Ssimulacra2Reference, self.reference)
+        pool.shutdown(wait=False)
+
     def _score(self, decoded: np.ndarray) -> float:
         assert self.target is not None
         t = time.perf_counter()
         if self.target.metric == "ssimulacra2":
             if self._scorer is None:
-                from ..metrics.ssimulacra2 import Ssimulacra2Reference
-
-                self._scorer = Ssimulacra2Reference(self.reference)
+                if self._prep is not None:
+                    self._scorer, self._prep = self._prep.result(), None
+                else:
+                    self.prepare()
             s = float(self._scorer.score(decoded))
         else:
             s = float(get_metric(self.target.metric)(self.reference, decoded))

@@ -50,23 +50,8 @@ class SimEvaluator:
         self.bias = bias
 
     def true(self, name: str, q: int) -> tuple[float, float]:
-        c = self.configs[name]
-        sc = np.maximum.accumulate(np.asarray(self.row["scores"][c.score_name], float))
-        g = self.grid
-        if q > g[-1]:
-            s = sc[-1] + (q - g[-1]) * (sc[-1] - sc[-2]) / (g[-1] - g[-2])
-        elif q < g[0]:
-            s = sc[0] + (q - g[0]) * (sc[1] - sc[0]) / (g[1] - g[0])
-        else:
-            s = np.interp(q, g, sc)
-        lb = np.log(np.asarray(self.row["bytes"][name], float))
-        if q > g[-1]:
-            b = lb[-1] + (q - g[-1]) * (lb[-1] - lb[-2]) / (g[-1] - g[-2])
-        elif q < g[0]:
-            b = lb[0] + (q - g[0]) * (lb[1] - lb[0]) / (g[1] - g[0])
-        else:
-            b = np.interp(q, g, lb)
-        return float(min(s + self.bias, 100.0)), float(np.exp(b))
+        sc, by = _dense(self.row, self.fmt, name)
+        return float(min(sc[q] + self.bias, 100.0)), float(by[q])
 
     def quality_range(self, name: str) -> tuple[int, int]:
         return (0, 100) if self.fmt == "avif" else (1, 100)
@@ -87,14 +72,12 @@ class SimEvaluator:
 
     def oracle(self, names) -> tuple[float | None, str | None]:
         best, which = None, None
-        lo, hi = self.quality_range(names[0])
+        lo, _ = self.quality_range(names[0])
         for n in names:
-            for q in range(lo, hi + 1):
-                s, b = self.true(n, q)
-                if s >= self.target.value:
-                    if best is None or b < best:
-                        best, which = b, n
-                    break
+            sc, by = _dense(self.row, self.fmt, n)
+            ok = np.flatnonzero(np.minimum(sc[lo:] + self.bias, 100.0) >= self.target.value)
+            if ok.size and (best is None or by[lo + ok[0]] < best):
+                best, which = float(by[lo + ok[0]]), n
         return best, which
 
     def bisection(self, name: str) -> tuple[float | None, float]:
@@ -111,6 +94,28 @@ class SimEvaluator:
             else:
                 lo = mid + 1
         return best, n * (ENCODE_MS[name] + METRIC_MS) + PREP_MS
+
+
+_DENSE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _dense(row: dict, fmt: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled score (monotone) and size of ``name`` at every quality 0-100 (linear past the grid)."""
+    key = (row["id"], name)
+    if key not in _DENSE:
+        from precodec.tuners.space import CONFIGS, GRIDS
+
+        g = np.array(GRIDS[fmt], float)
+        q = np.arange(101, dtype=float)
+
+        def lin(y: np.ndarray) -> np.ndarray:
+            v = np.interp(q, g, y)
+            v = np.where(q > g[-1], y[-1] + (q - g[-1]) * (y[-1] - y[-2]) / (g[-1] - g[-2]), v)
+            return np.where(q < g[0], y[0] + (q - g[0]) * (y[1] - y[0]) / (g[1] - g[0]), v)
+
+        sc = np.maximum.accumulate(np.asarray(row["scores"][CONFIGS[name].score_name], float))
+        _DENSE[key] = (lin(sc), np.exp(lin(np.log(np.asarray(row["bytes"][name], float)))))
+    return _DENSE[key]
 
 
 def load_oof(fmt: str) -> tuple[list[dict], dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -166,33 +171,35 @@ BASE = {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin"
         "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3}
 
 GRID = {
-    "aim_margin": (0.0, 0.5, 1.0),
-    "select_margin": (0.0, 1.0, 2.0, 3.0),
+    "aim_margin": (-0.5, 0.0, 0.5, 1.0),
+    "select_margin": (0.0, 1.0, 2.0),
     "up_margin": (0.3, 1.0, 2.0),
     "down_margin": (0.3, 0.6, 1.0),
-    "down_gain": (0.03, 0.05, 0.08, 0.12, 1.0),
-    "down_min": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
-    "share": (0.0, 0.5, 1.0),
+    "down_gain": (0.02, 0.05, 1.0),
+    "down_min": (0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
+    "share": (0.0, 0.5, 0.75, 1.0),
     "cross": (False, True),
-    "max_step_up": (0, 2, 3, 5),
+    "max_step_up": (0, 3, 5),
 }
 
 
-BIASES = (-1.0, 0.0, 1.0)
+#: set-wide score shifts simulated, and the mean encodes per image allowed under each (over budget: penalty)
+BIASES = {-1.0: 0.1, 0.0: 0.0, 1.0: 0.1}
 
 
 def evaluate(fmt: str, rows, pred, settings: dict, budget: float) -> tuple[float, dict]:
     """Objective over a set-wide score shift of -1, 0, +1 points (robustness to data unlike the training set).
 
-    Mean bytes over the oracle, plus a steep penalty for mean encodes over ``budget`` at any target and shift,
-    plus a penalty per fallback to bisection.
+    Mean bytes over the oracle, plus a steep penalty for mean encodes over ``budget`` at any target and shift
+    (0.1 more allowed under the +-1 point shifts), plus a penalty per fallback to
+    bisection.
     """
     total, out = 0.0, {}
     for b in BIASES:
         res = simulate(fmt, rows, pred, settings, bias=b)
         out[b] = res
         total += float(np.mean([v["over_oracle"] for v in res.values()]))
-        total += sum(max(0.0, v["encodes"] - budget) * 100 + 0.2 * v["fallbacks"] for v in res.values())
+        total += sum(max(0.0, v["encodes"] - budget - BIASES[b]) * 100 + 0.2 * v["fallbacks"] for v in res.values())
     return total / len(BIASES), out
 
 
@@ -204,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="images (0: all)")
     ap.add_argument("--every", type=int, default=1, help="every n-th image only (faster tuning)")
     ap.add_argument("--show", default="", help="JSON settings to evaluate only")
+    ap.add_argument("--start", default="", help="JSON settings to start the descent from")
     args = ap.parse_args(argv)
     rows, pred = load_oof(args.format)
     rows = rows[::args.every]
@@ -211,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows[:args.limit]
     print(f"{args.format}: {len(rows)} images (out-of-fold predictions)", flush=True)
     cur = dict(BASE)
+    if args.start:
+        cur.update(json.loads(args.start))
     if args.show:
         cur.update(json.loads(args.show))
         res = simulate(args.format, rows, pred, cur)

@@ -147,7 +147,8 @@ def bench_curves(files: list[Path], log) -> dict:
             for k in NLM_FACTORS:
                 h = float(k * sigma)
                 t = time.perf_counter()
-                d = cv2.fastNlMeansDenoisingColored(noisy, None, h, h, 7, 21)
+                # OpenCV's colour NLM works in Lab and expects BGR
+                d = cv2.fastNlMeansDenoisingColored(noisy[..., ::-1].copy(), None, h, h, 7, 21)[..., ::-1].copy()
                 t_nlm += time.perf_counter() - t
                 cands[k] = (d, float(ref.score(d)))
             rec = DecisionRecord()

@@ -128,7 +128,8 @@ def test_tiling_matches_one_pass_and_handles_odd_sizes():
     assert np.abs(one - tiled).max() <= 1
 
 
-@pytest.mark.parametrize("kw", [{"tile": 31}, {"margin": 3}, {"sigma": (-1, 0, 0)}, {"threads": 0},
+@pytest.mark.parametrize("kw", [{"tile": 31}, {"tile": 50}, {"margin": 3}, {"margin": 6},
+                                {"sigma": (-1, 0, 0)}, {"threads": 0},
                                 {"precision": "fp16"}])
 def test_denoiser_rejects_bad_options(kw):
     args = {"sigma": (5, 5, 5), **kw}

@@ -25,12 +25,12 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from model import Denoiser, n_params  # noqa: E402
+from model import Denoiser, macs_per_pixel, n_params  # noqa: E402
 from train import RUN_DIR, load_images, make_val, read_list  # noqa: E402
 
 REPO = HERE.parent.parent
 MODEL_DIR = REPO / "precodec" / "models"
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 
 
 def sha256(p: Path) -> str:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     state = torch.load(args.ckpt, weights_only=False)
     targs = state["args"]
-    model = Denoiser(targs["width"], targs["depth"]).eval()
+    model = Denoiser(targs["c1"], targs["c2"], targs["n"], targs["nh"]).eval()
     model.load_state_dict(state["model"])
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,29 +112,31 @@ def main(argv: list[str] | None = None) -> None:
     hist = state.get("history", [])
     common = {
         "version": VERSION,
-        "architecture": (f"FFDNet-like: PixelUnshuffle(2) RGB (12 ch) + 3-channel noise map -> "
-                         f"{targs['depth']} conv3x3 layers of {targs['width']} channels (ReLU) -> 12-ch noise; "
-                         f"output = input - PixelShuffle(noise)"),
+        "architecture": (f"FFDNet-style residual U-Net: PixelUnshuffle(2) RGB (12 ch) + 3-channel noise map "
+                         f"(sigma/25) -> {1 + targs['nh']} conv3x3 x {targs['c1']} ch at 1/2 res -> 2x2 stride-2 conv "
+                         f"to {targs['c2']} ch -> {targs['n']} conv3x3 at 1/4 res (+skip) -> 1x1 conv + "
+                         f"PixelShuffle(2), added to the 1/2-res features -> conv3x3 x {targs['c1']} -> 12-ch "
+                         f"noise; output = input - PixelShuffle(noise); ReLU"),
         "parameters": n_params(model),
-        "inputs": {"x": "float32 (1, 3, H, W) RGB in [0, 1], H and W even",
+        "macs_per_pixel": round(macs_per_pixel(model)),
+        "inputs": {"x": "float32 (1, 3, H, W) RGB in [0, 1], H and W multiples of 4",
                    "sigma": "float32 (1, 3) noise std of R, G, B in 8-bit units"},
         "training": {
             "data": "../shared/datasets/train (bsds432 + wikipedia) as listed in training/denoiser/data.txt; "
                     "'val' lines held out; never Kodak",
-            "degradations": "Poisson-Gaussian noise sigma 1-22 at mid-grey (random Poisson share, channel gains "
-                            "0.75-1.3), correlated chroma noise (30%), 8-bit rounding, JPEG q70-95 of the noisy "
-                            "input (25%), 10% clean samples",
+            "degradations": "Poisson-Gaussian noise sigma 1-25 at mid-grey (random Poisson share, channel gains "
+                            "0.8-1.25), correlated chroma noise (20%), 8-bit rounding, JPEG q75-95 of the noisy "
+                            "input (10%), 5% clean samples; noise-map input = the true per-channel noise std "
+                            "x U(0.9, 1.1)",
+            "patches": f"{targs['patch']}x{targs['patch']}, flips/rotations; {targs['p_small']:.0%} cut from the "
+                       "images 2x area-downscaled (cleaner targets)",
             "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients",
             "steps": state["step"], "batch": targs["batch"], "patch": targs["patch"], "seed": targs["seed"],
-            "optimizer": f"Adam lr {targs['lr']} cosine to 1e-5",
+            "optimizer": f"Adam lr {targs['lr']} ({targs['warmup']}-step warm-up) cosine to 1e-5 over "
+                         f"{targs['steps']} steps, gradient norm clipped at 1",
             "command": ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
-                        "training/denoiser/train.py --steps 5500 --lr 1e-3"
-                        + (f" && (same) --steps {targs['steps']} --downscale" if targs.get("downscale") else "")
-                        + " && /work/venv/bin/python training/denoiser/export.py"),
-            "phases": ("steps 0-5500 on the images at full size" + (
-                f"; steps 5500-{state['step']} fine-tuned (the cosine schedule recomputed for "
-                f"{targs['steps']} steps: lr about 3.6e-4 at step 5500 down to 1e-5) on 2x area-downscaled images, whose targets carry less film grain and "
-                "JPEG noise" if targs.get("downscale") else "")),
+                        f"training/denoiser/train.py --steps {targs['steps']} && "
+                        "OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/export.py"),
             "history": hist[-3:],
         },
         "exported": datetime.date.today().isoformat(),

@@ -2,7 +2,9 @@
 
 For the 'val' images of data.txt (centre crops 384x384 or the whole image if smaller)
 with sensor noise at sigma 5/10/15, run precodec's clean path at several strengths and
-report the mean SSIMULACRA2 against the clean image, unencoded and after JPEG q75/q90.
+report the mean SSIMULACRA2 against the clean image, unencoded and after JPEG q75/q90
+(as ``[unencoded, bytes q75, score q75, bytes q90, score q90]``), and how many
+images the fidelity guard sent back to the plain path (``fallbacks``).
 
 Usage: OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/tune_strength.py
 """
@@ -26,7 +28,7 @@ from bench_denoise import sensor_noise  # noqa: E402
 from precodec.metrics.ssimulacra2 import Ssimulacra2Reference  # noqa: E402
 from precodec.preproc import preprocess  # noqa: E402
 
-STRENGTHS = (0.7, 1.0, 1.3, 1.6)
+STRENGTHS = (0.8, 1.0, 1.2, 1.5)
 
 
 def jpeg(a, q):
@@ -41,6 +43,7 @@ def main():
     out = {}
     for sigma in (5, 10, 15):
         acc = {s: [] for s in ("plain",) + STRENGTHS}
+        fallbacks = {s: 0 for s in STRENGTHS}
         for i, im in enumerate(ims):
             h, w = im.shape[:2]
             c = im[max(0, h // 2 - 192):h // 2 + 192, max(0, w // 2 - 192):w // 2 + 192]
@@ -48,8 +51,9 @@ def main():
             ref = Ssimulacra2Reference(c)
             variants = {"plain": noisy}
             for s in STRENGTHS:
-                variants[s] = preprocess(Image.fromarray(noisy), noisy, denoise="clean", strength=s,
-                                         threads=1).reference
+                p = preprocess(Image.fromarray(noisy), noisy, denoise="clean", strength=s, threads=1)
+                fallbacks[s] += not p.applied
+                variants[s] = p.reference
             for k, a in variants.items():
                 row = [ref.score(a)]
                 for q in (75, 90):
@@ -57,6 +61,8 @@ def main():
                     row += [n, ref.score(d)]
                 acc[k].append(row)
         out[sigma] = {str(k): np.mean(v, axis=0).round(2).tolist() for k, v in acc.items()}
+        out[sigma]["fallbacks"] = {str(k): v for k, v in fallbacks.items()}
+        out[sigma]["images"] = len(ims)
         print(sigma, json.dumps(out[sigma]), flush=True)
 
 

@@ -28,7 +28,7 @@ Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 /work/venv/bin/python benchmarks/bench_denoise.py [--images 8]
 
-Writes ``benchmarks/results/denoise.{json,md,png}``.
+(``--render-only`` rebuilds the Markdown and the plot from the JSON.)  Writes ``benchmarks/results/denoise.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ def bd_rate(base: list[tuple[float, float]], test: list[tuple[float, float]]) ->
     r1 = np.interp(grid, q1, np.log(b1))
     r2 = np.interp(grid, q2, np.log(b2))
     return float((np.exp(np.mean(r2 - r1)) - 1) * 100)
+
+
+def worst_rate(base: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Largest bytes difference (%) of ``test`` vs ``base`` at equal quality over the common range
+    (<= 0: ``test`` never needs more bytes than ``base`` there)."""
+    b1, q1 = _mono(np.array([p[0] for p in base]), np.array([p[1] for p in base]))
+    b2, q2 = _mono(np.array([p[0] for p in test]), np.array([p[1] for p in test]))
+    lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
+    if hi - lo < 0.5:
+        return None
+    grid = np.linspace(lo, hi, 200)
+    return float((np.exp(np.max(np.interp(grid, q2, np.log(b2)) - np.interp(grid, q1, np.log(b1)))) - 1) * 100)
 
 
 def bytes_at(c: list[tuple[int, float]], target: float) -> float | None:
@@ -181,6 +193,10 @@ def bench_curves(files: list[Path], log) -> dict:
                  "unencoded_ssimulacra2_mean": float(np.mean(unenc["noisy" if v == "plain" else v]))}
             if v != "plain":
                 s["bd_rate_vs_plain_pct"] = bd_rate(mean_curve["plain"], mean_curve[v])
+                s["worst_rate_vs_plain_pct"] = worst_rate(mean_curve["plain"], mean_curve[v])
+                s["worst_rate_vs_plain_per_image_max_pct"] = max(
+                    (w for w in (worst_rate(a, b) for a, b in zip(per["plain"], per[v])) if w is not None),
+                    default=None)
                 s["bd_rate_per_image_median_pct"] = _median_or_none(
                     [bd_rate(a, b) for a, b in zip(per["plain"], per[v])])
             if v == "precodec":
@@ -370,6 +386,27 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
     L.append("\nBD-rate: mean log-bytes difference at equal SSIMULACRA2 over the common quality range of the mean "
              "curves (negative = fewer bytes); 'n/a' when the ranges do not overlap.  Mean bytes at a target are "
              "over the images that reach it.  NLM strength is the oracle pick (see the JSON).\n")
+    L.append("## Goals\n")
+    L.append("| goal | measured | met |")
+    L.append("|---|---|---|")
+    yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
+    for sigma in SIGMAS:
+        sm = res["curves"][f"sigma{sigma}"]["summary"]
+        pc, pl, nl = sm["precodec"], sm["plain"], sm["nlm"]
+        if sigma >= 10:
+            bd = pc["bd_rate_vs_plain_pct"]
+            L.append(f"| sigma {sigma}: BD-rate vs plain <= -30% | {fmt(bd)} | {yes(bd is not None and bd <= -30)} |")
+            gain = pc["best_quality_mean"] - pl["best_quality_mean"]
+            L.append(f"| sigma {sigma}: best quality >= plain + 10 | {gain:+.1f} points | {yes(gain >= 10)} |")
+        else:
+            w, wi = pc["worst_rate_vs_plain_pct"], pc["worst_rate_vs_plain_per_image_max_pct"]
+            L.append(f"| sigma {sigma}: no loss vs plain anywhere (worst bytes difference at equal quality, mean "
+                     f"curve / worst image) | {fmt(w)} / {fmt(wi)} | {yes(w is not None and w <= 0)} |")
+        bn = pc["bd_rate_vs_nlm_pct"]
+        dq = pc["best_quality_mean"] - nl["best_quality_mean"]
+        L.append(f"| sigma {sigma}: beat NLM (BD-rate vs NLM < 0 and higher best quality) | {fmt(bn)}, "
+                 f"{dq:+.1f} points | {yes(bn is not None and bn < 0 and dq > 0)} |")
+    L.append("")
     k = res["auto_clean_kodak"]
     L.append(f"## Clean Kodak, `denoise=\"auto\"`\n\n{k['triggered']} of {k['of']} triggered; "
              f"{k['identical']} of {k['of']} outputs byte-identical to `denoise=\"off\"`.  Noise estimates: "
@@ -403,7 +440,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", type=int, default=8, help="Kodak images for the curves (evenly spaced)")
     ap.add_argument("--name", default="denoise")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: curves,auto,ood,speed,memory")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the Markdown table and the plot from the JSON of an earlier run")
     args = ap.parse_args(argv)
+    if args.render_only:
+        res = json.loads((OUT / f"{args.name}.json").read_text())
+        plot(res, OUT / f"{args.name}.png")
+        write_md(res, OUT / f"{args.name}.md", res["command"])
+        return
     skip = set(filter(None, args.skip.split(",")))
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731

@@ -317,6 +317,37 @@ def markdown(summary: list[dict], args, command: str) -> str:
                 f"{pct(v.get('vs_fixed_baseline'))} |  | {100 * v['hit_rate']:.0f}% | 1 | 0 | 1 |")
         lines.append(f"| {s['format']} | {s['target']} | precodec time / bisection time | | | | | | | | "
                      f"{s['time_precodec_vs_bisection']:.2f} |")
+    lines += ["", "## Goals (issue #3)", "",
+              "| format | target | hit rate 100% | within 3% of oracle | <= 1.6 encodes | <= 1.6 metric runs "
+              "| vs (a), turbo only | vs (a), full space | time <= 40% of bisection |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def mark(ok: bool, text: str) -> str:
+        return f"{text} {'met' if ok else '**not met**'}"
+
+    for s in summary:
+        p = s["precodec"]
+        vo = p.get("vs_oracle")
+        vt = s.get("precodec_turbo", {}).get("vs_oracle_turbo")
+        hits = [p["hit_rate"]] + ([s["precodec_turbo"]["hit_rate"]] if "precodec_turbo" in s else [])
+        within = "" if vo is None else mark(vo <= 0.03 and (vt is None or vt <= 0.03),
+                                            pct(vo) + ("" if vt is None else f" (turbo only {pct(vt)})"))
+        cells = [mark(min(hits) == 1.0, "/".join(f"{100 * h:.0f}%" for h in hits)), within,
+                 mark(p["encodes"] <= 1.6, f"{p['encodes']:.2f}"), mark(p["metric_runs"] <= 1.6, f"{p['metric_runs']:.2f}")]
+        for k, goal in (("precodec_turbo", -0.18), ("precodec", -0.25)):
+            v = s.get(k, {}).get("vs_fixed_baseline")
+            if v is None:
+                cells.append("")
+            elif s["target"] in (70, 80) and s["format"] == "jpeg":
+                cells.append(mark(v <= goal, pct(v)))
+            else:
+                cells.append(pct(v))
+        t = s["time_precodec_vs_bisection"]
+        cells.append(mark(t <= 0.40, f"{t:.2f}"))
+        lines.append(f"| {s['format']} | {s['target']} | " + " | ".join(cells) + " |")
+    lines += ["", "The byte goals against (a) apply to JPEG at targets 70 and 80 (18% with libjpeg-turbo alone, 25% with "
+              "mozjpeg in the space); `vs oracle` compares with the oracle over the same space (for turbo only: "
+              "the turbo-only oracle, in the table above)."]
     return "\n".join(lines) + "\n"
 
 

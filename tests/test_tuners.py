@@ -179,6 +179,20 @@ def test_predicted_search_recovers_from_a_far_miss_in_few_steps():
         assert out is not None and ev.met(out) and info["steps"] <= 3, info
 
 
+def test_predicted_search_never_aims_past_the_model_grid():
+    img = _sample()
+    grid = np.array(GRIDS["jpeg"], float)
+    # a flat top: the predicted crossing of 80 lies only in the extrapolation (quality 100)
+    scores = np.minimum(np.linspace(60, 90, grid.size), 79.5)
+    scores[-1] = 79.9
+    cv = Curve("jpeg:444", grid, scores, np.geomspace(2e3, 4e4, grid.size))
+    assert cv.quality_for(80) > grid[-1]
+    ev = _ev(img, "ssimulacra2:80")
+    out, info = predicted_search(ev, {"jpeg:444": cv})
+    assert info["quality"] <= grid[-1]
+    assert ev.record.candidates[0]["params"]["quality"] <= grid[-1]
+
+
 def test_predicted_search_gives_up_on_a_wildly_wrong_model():
     ev = _ev(_sample())
     grid = np.array(GRIDS["jpeg"], float)

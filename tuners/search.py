@@ -46,13 +46,15 @@ from .space import CONFIGS, Config
 __all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle", "predicted_search",
            "search_quality", "encode_and_score"]
 
-#: constants of :func:`predicted_search` per format (see its docstring).  Tuned by
-#: training/predictor/tune_search.py on out-of-fold predictions of the training images (never Kodak).
-SEARCH_SETTINGS: dict[str, dict[str, Any]] = {
-    "jpeg": {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin": 0.3, "down_gain": 1.0,
-             "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3},
-    "avif": {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin": 0.3, "down_gain": 1.0,
-             "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3},
+#: constants of :func:`predicted_search` per format and target band (``"low"``: SSIMULACRA2 below
+#: :data:`HIGH_TARGET`; ``"high"``: at or above it, where a point of score costs several times more bytes and
+#: the curves flatten).  Tuned by training/predictor/tune_search.py on out-of-fold predictions of the training
+#: images (never Kodak).
+HIGH_TARGET = 85.0
+SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    (f, band): {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin": 0.3, "down_gain": 1.0,
+                "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3}
+    for f in ("jpeg", "avif") for band in ("low", "high")
 }
 #: encodes the learned path may spend before falling back to search
 MAX_STEPS = 6
@@ -331,7 +333,7 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         Candidates whose measured decode time exceeds this are rejected.
     aim_margin, select_margin, up_margin, down_margin, down_gain, down_min, max_down, share, cross, max_step_up
         Search constants; None takes the module default for the target's
-        format (:data:`SEARCH_SETTINGS`), tuned on held-out training images.
+        format and target band (:data:`SEARCH_SETTINGS`), tuned on held-out training images.
     max_steps : int
         Encodes the search may spend before giving up.
 
@@ -345,7 +347,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
     assert ev.target is not None
     T = ev.target.value
     fmt = CONFIGS[next(iter(curves))].format if curves else "jpeg"
-    cfg = dict(SEARCH_SETTINGS.get(fmt, SEARCH_SETTINGS["jpeg"]))
+    band = "high" if T >= HIGH_TARGET else "low"
+    cfg = dict(SEARCH_SETTINGS.get((fmt, band), SEARCH_SETTINGS[("jpeg", band)]))
     for k, v in (("aim_margin", aim_margin), ("select_margin", select_margin), ("up_margin", up_margin),
                  ("down_margin", down_margin), ("down_gain", down_gain), ("down_min", down_min),
                  ("max_down", max_down), ("share", share),

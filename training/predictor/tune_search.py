@@ -9,7 +9,9 @@ mean encodes per image, the hit rate, the total bytes over the simulated
 oracle and a rough time ratio to bisection (a cost model: per-backend encode
 times and one SSIMULACRA2 run, measured on a 768x512 image).
 
-    python training/predictor/tune_search.py --format jpeg --stage all
+    python training/predictor/tune_search.py --format jpeg --band low --every 2 --rounds 2 --start '{...}'
+    python training/predictor/tune_search.py --format jpeg --band high --rounds 2 --start '{...}'
+    (and the same for avif)
 """
 
 from __future__ import annotations
@@ -171,12 +173,13 @@ BASE = {"aim_margin": 0.0, "select_margin": 0.0, "up_margin": 0.3, "down_margin"
         "down_min": 0.0, "max_down": 1, "share": 0.0, "cross": False, "max_step_up": 3}
 
 GRID = {
-    "aim_margin": (-0.5, 0.0, 0.5, 1.0),
+    "aim_margin": (-0.5, 0.0, 0.25, 0.5, 1.0),
+    "max_down": (1, 2),
     "select_margin": (0.0, 1.0, 2.0),
     "up_margin": (0.3, 1.0, 2.0),
     "down_margin": (0.3, 0.6, 1.0),
-    "down_gain": (0.02, 0.05, 1.0),
-    "down_min": (0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
+    "down_gain": (0.02, 0.04, 0.06, 0.08, 0.12, 1.0),
+    "down_min": (0.0, 0.5, 1.0, 1.5, 2.0),
     "share": (0.0, 0.5, 0.75, 1.0),
     "cross": (False, True),
     "max_step_up": (0, 3, 5),
@@ -187,7 +190,7 @@ GRID = {
 BIASES = {-1.0: 0.1, 0.0: 0.0, 1.0: 0.1}
 
 
-def evaluate(fmt: str, rows, pred, settings: dict, budget: float) -> tuple[float, dict]:
+def evaluate(fmt: str, rows, pred, settings: dict, budget: float, targets=(60, 70, 80, 90)) -> tuple[float, dict]:
     """Objective over a set-wide score shift of -1, 0, +1 points (robustness to data unlike the training set).
 
     Mean bytes over the oracle, plus a steep penalty for mean encodes over ``budget`` at any target and shift
@@ -196,7 +199,7 @@ def evaluate(fmt: str, rows, pred, settings: dict, budget: float) -> tuple[float
     """
     total, out = 0.0, {}
     for b in BIASES:
-        res = simulate(fmt, rows, pred, settings, bias=b)
+        res = simulate(fmt, rows, pred, settings, bias=b, targets=targets)
         out[b] = res
         total += float(np.mean([v["over_oracle"] for v in res.values()]))
         total += sum(max(0.0, v["encodes"] - budget - BIASES[b]) * 100 + 0.2 * v["fallbacks"] for v in res.values())
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="images (0: all)")
     ap.add_argument("--every", type=int, default=1, help="every n-th image only (faster tuning)")
     ap.add_argument("--show", default="", help="JSON settings to evaluate only")
+    ap.add_argument("--band", default="low", choices=("low", "high"),
+                    help="targets 60, 70, 80 (low) or 90 (high): the search has settings per band")
     ap.add_argument("--start", default="", help="JSON settings to start the descent from")
     args = ap.parse_args(argv)
     rows, pred = load_oof(args.format)
@@ -229,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             turbo = simulate(args.format, rows, pred, cur, space=lambda c: c.startswith("jpeg:"))
         print("turbo only", json.dumps(turbo))
         return 0
-    best, res = evaluate(args.format, rows, pred, cur, args.budget)
+    targets = (60, 70, 80) if args.band == "low" else (90,)
+    best, res = evaluate(args.format, rows, pred, cur, args.budget, targets)
     print("start", json.dumps(cur), round(best, 3), json.dumps(res), flush=True)
     for rnd in range(args.rounds):
         for key, vals in GRID.items():
@@ -237,15 +243,15 @@ def main(argv: list[str] | None = None) -> int:
                 if v == cur[key]:
                     continue
                 trial = {**cur, key: v}
-                sc, res = evaluate(args.format, rows, pred, trial, args.budget)
+                sc, res = evaluate(args.format, rows, pred, trial, args.budget, targets)
                 print(f"  {key}={v}: {sc:.3f} {json.dumps(res)}", flush=True)
                 if sc < best - 1e-3:
                     best, cur = sc, trial
             print(f"round {rnd} {key}: {json.dumps(cur)} objective {best:.3f}", flush=True)
-    res = simulate(args.format, rows, pred, cur)
+    res = simulate(args.format, rows, pred, cur, targets=targets)
     print("final", json.dumps(cur), json.dumps(res), flush=True)
     if args.format == "jpeg":
-        turbo = simulate(args.format, rows, pred, cur, space=lambda c: c.startswith("jpeg:"))
+        turbo = simulate(args.format, rows, pred, cur, space=lambda c: c.startswith("jpeg:"), targets=targets)
         print("turbo only", json.dumps(turbo))
     return 0
 

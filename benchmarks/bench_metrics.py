@@ -26,11 +26,12 @@ Writes ``benchmarks/results/metrics.{json,md,png}``.
    count.  PSNR / SSIM / MS-SSIM times are listed for scale.
 3. Before / after: precodec's own SSIMULACRA2 at git revision
    ``--baseline-rev`` (default: the last commit before the speed-up work),
-   extracted from git into a temporary package and imported beside the
-   current one, against the current code, on the same 768x512 pairs with
-   OpenCV limited to 1 and then 2 threads (``cv2.setNumThreads``; the
-   current code takes its thread budget from it).  Timed interleaved, median
-   of ``--repeats`` runs per pair: preparing the reference
+   extracted from git into a temporary package, against the current code,
+   on the same 768x512 pairs with OpenCV limited to 1 and then 2 threads
+   (``cv2.setNumThreads``; the current code takes its thread budget from
+   it).  Each implementation is timed alone in fresh Python processes
+   (``--rounds`` each, alternating), median of ``--repeats`` runs per pair:
+   preparing the reference
    (``Ssimulacra2Reference(original)``), one comparison with a prepared
    reference (``.score``), one-shot scoring of decoded images
    (``ssimulacra2(a, b)``) and end to end from the two PNG files.  The
@@ -233,59 +234,80 @@ def load_baseline(rev: str, into: Path):
     return importlib.import_module("precodec_baseline.metrics")
 
 
-def before_after(pairs: list[dict], repeats: int, base, rev: str) -> dict:
-    import cv2
+CASES = ("prepare", "compare", "one_shot", "end_to_end")
 
-    from precodec.metrics import Ssimulacra2Reference, ssimulacra2
 
+def _chosen(pairs: list[dict]) -> list[dict]:
+    """One distortion per Kodak image, cycling through the distortion kinds."""
     by_ref: dict[str, list[dict]] = {}
     for p in pairs:
         if p["set"] == "scores.csv":
             by_ref.setdefault(p["reference"], []).append(p)
-    chosen = [group[i % len(group)] for i, group in enumerate(by_ref.values())]
-    # agreement of the baseline, for the accuracy before / after
-    for p in pairs:
+    return [group[i % len(group)] for i, group in enumerate(by_ref.values())]
+
+
+def worker(impl: str, threads: int, repeats: int, shared: Path, baseline_dir: str | None) -> dict:
+    """Time one implementation in this (fresh) process; median per pair and case."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    if impl == "base":
+        sys.path.insert(0, str(baseline_dir))
+        mod = importlib.import_module("precodec_baseline.metrics")
+    else:
+        mod = importlib.import_module("precodec.metrics")
+    ref_cls, fn = mod.Ssimulacra2Reference, mod.ssimulacra2
+    out: dict = {case: {"wall": [], "cpu": []} for case in CASES}
+    for p in _chosen(load_pairs(shared)):
+        ra, rb = p["reference"], p["distorted"]
+        a = np.asarray(Image.open(ra).convert("RGB"))
+        b = np.asarray(Image.open(rb).convert("RGB"))
+        prepared = ref_cls(a)
+        tasks = {
+            "prepare": lambda: ref_cls(a),
+            "compare": lambda: prepared.score(b),
+            "one_shot": lambda: fn(a, b),
+            "end_to_end": lambda: fn(Image.open(ra), Image.open(rb)),
+        }
+        for task in tasks.values():  # warm-up
+            task()
+        runs = {case: {"wall": [], "cpu": []} for case in CASES}
+        for _ in range(repeats):
+            for case, task in tasks.items():
+                w, c, _ = _timed(task)
+                runs[case]["wall"].append(w)
+                runs[case]["cpu"].append(c)
+        for case in CASES:
+            for kind in ("wall", "cpu"):
+                out[case][kind].append(statistics.median(runs[case][kind]))
+    return out
+
+
+def before_after(pairs: list[dict], repeats: int, base, rev: str, baseline_dir: Path, shared: Path,
+                 rounds: int) -> dict:
+    """Before / after, each implementation alone in a fresh process (alternating, ``rounds`` each)."""
+    for p in pairs:  # agreement of the baseline, for the accuracy before / after
         p["baseline"] = base.ssimulacra2(Image.open(p["reference"]), Image.open(p["distorted"]))
-    cases = ("prepare", "compare", "one_shot", "end_to_end")
-    saved_threads = cv2.getNumThreads()
-    result: dict = {"baseline_rev": rev, "pairs": [Path(p["distorted"]).name for p in chosen], "threads": {}}
-    try:
-        for threads in (1, 2):
-            cv2.setNumThreads(threads)
-            per_pair = {f"{impl}_{case}": {"wall": [], "cpu": []} for impl in ("base", "new") for case in cases}
-            for p in chosen:
-                ra, rb = p["reference"], p["distorted"]
-                a = np.asarray(Image.open(ra).convert("RGB"))
-                b = np.asarray(Image.open(rb).convert("RGB"))
-                prepared = {"base": base.Ssimulacra2Reference(a), "new": Ssimulacra2Reference(a)}
-                mods = {"base": (base.Ssimulacra2Reference, base.ssimulacra2),
-                        "new": (Ssimulacra2Reference, ssimulacra2)}
-                runs = {k: {"wall": [], "cpu": []} for k in per_pair}
-                for _ in range(repeats):
-                    for impl, (ref_cls, fn) in mods.items():
-                        tasks = {
-                            "prepare": lambda: ref_cls(a),
-                            "compare": lambda: prepared[impl].score(b),
-                            "one_shot": lambda: fn(a, b),
-                            "end_to_end": lambda: fn(Image.open(ra), Image.open(rb)),
-                        }
-                        for case, task in tasks.items():
-                            w, c, _ = _timed(task)
-                            runs[f"{impl}_{case}"]["wall"].append(w)
-                            runs[f"{impl}_{case}"]["cpu"].append(c)
-                for key, r in runs.items():
-                    per_pair[key]["wall"].append(statistics.median(r["wall"]))
-                    per_pair[key]["cpu"].append(statistics.median(r["cpu"]))
-                print(f"before/after, {threads} thread(s): {Path(rb).name}", file=sys.stderr)
-            med = {k: {kind: 1000 * statistics.median(v[kind]) for kind in ("wall", "cpu")}
-                   for k, v in per_pair.items()}
-            result["threads"][str(threads)] = {
-                "median_ms": med,
-                "speedup": {case: {kind: med[f"base_{case}"][kind] / med[f"new_{case}"][kind]
-                                   for kind in ("wall", "cpu")} for case in cases},
-            }
-    finally:
-        cv2.setNumThreads(saved_threads)
+    result: dict = {"baseline_rev": rev, "pairs": [Path(p["distorted"]).name for p in _chosen(pairs)],
+                    "rounds": rounds, "threads": {}}
+    for threads in (1, 2):
+        per_pair = {f"{impl}_{case}": {"wall": [], "cpu": []} for impl in ("base", "new") for case in CASES}
+        for r in range(rounds):
+            for impl in ("base", "new") if r % 2 == 0 else ("new", "base"):
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl, "--threads", str(threads),
+                       "--repeats", str(repeats), "--shared", str(shared), "--baseline-dir", str(baseline_dir)]
+                proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                got = json.loads(proc.stdout.strip().splitlines()[-1])
+                for case in CASES:
+                    for kind in ("wall", "cpu"):
+                        per_pair[f"{impl}_{case}"][kind].extend(got[case][kind])
+                print(f"before/after, {threads} thread(s), round {r + 1}/{rounds}: {impl} done", file=sys.stderr)
+        med = {k: {kind: 1000 * statistics.median(v[kind]) for kind in ("wall", "cpu")} for k, v in per_pair.items()}
+        result["threads"][str(threads)] = {
+            "median_ms": med,
+            "speedup": {case: {kind: med[f"base_{case}"][kind] / med[f"new_{case}"][kind] for kind in ("wall", "cpu")}
+                        for case in CASES},
+        }
     return result
 
 
@@ -386,11 +408,15 @@ def markdown(res: dict) -> str:
         lines += [
             "",
             f"## Before / after: precodec now vs precodec at `{ba['baseline_rev']}` "
-            f"(768x512 Kodak, {len(ba['pairs'])} pairs, median of {sp['repeats']} runs each, then median over pairs)",
+            f"(768x512 Kodak, {len(ba['pairs'])} pairs, median of {sp['repeats']} runs per pair in each of "
+            f"{ba['rounds']} fresh processes per implementation, then median over pairs and processes)",
             "",
-            "Same process, interleaved; OpenCV limited to the stated number of threads with `cv2.setNumThreads` "
-            "(the current code's `threads` defaults to that; with 2 it runs the coarse-scale replay in one helper "
-            "thread beside the fine scales).",
+            "Each implementation runs alone in its own fresh Python process (alternating before / after), so "
+            "each keeps its own memory-allocator behaviour (in one process the faster code's one-off glibc "
+            "threshold warm-up would speed the old code up too). OpenCV is limited to the stated number of threads "
+            "with `cv2.setNumThreads`; the current code's `threads` defaults to that, and with 2 it runs the "
+            "coarse-scale replay in one helper thread beside the fine scales. The machine (2 cores) was shared "
+            "with other jobs, which blunts any gain from a second thread.",
             "",
             "| threads | case | before wall ms | after wall ms | speed-up (wall) | before CPU ms | after CPU ms "
             "| speed-up (CPU) |",
@@ -440,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replot", action="store_true", help="only redraw metrics.{md,png} from metrics.json")
     ap.add_argument("--baseline-rev", default=BASELINE_REV,
                     help="git revision whose precodec.metrics is the 'before' of the before/after table")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="fresh processes per implementation and thread count in the before/after timing")
+    ap.add_argument("--worker", choices=("base", "new"), help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-dir", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.replot:
@@ -449,22 +480,28 @@ def main(argv: list[str] | None = None) -> int:
               for p in res["per_pair"]], out / "metrics.png")
         return 0
 
+    shared = _shared(args.shared)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.threads, args.repeats, shared, args.baseline_dir)))
+        return 0
+
     import cv2
     import ssimulacra2 as pypi_pkg
 
     import precodec
 
-    shared = _shared(args.shared)
     pairs = load_pairs(shared)
     agreement(pairs)
     spd = speed(pairs, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         base = load_baseline(args.baseline_rev, Path(tmp))
-        ba = before_after(pairs, args.repeats, base, args.baseline_rev) if base is not None else None
+        ba = (before_after(pairs, args.repeats, base, args.baseline_rev, Path(tmp), shared, args.rounds)
+              if base is not None else None)
     res = {
         "command": "nice -n 5 /work/venv/bin/python benchmarks/bench_metrics.py"
         + (f" --repeats {args.repeats}" if args.repeats != 7 else "")
-        + (f" --baseline-rev {args.baseline_rev}" if args.baseline_rev != BASELINE_REV else ""),
+        + (f" --baseline-rev {args.baseline_rev}" if args.baseline_rev != BASELINE_REV else "")
+        + (f" --rounds {args.rounds}" if args.rounds != 3 else ""),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

@@ -319,6 +319,23 @@ def test_stock_zstd_decodes_every_non_typed_output(tmp_path, trained):
 
 
 @needs_zstd
+def test_stock_zstd_decodes_budget_mode_level_changes():
+    # content that changes along the input makes budget mode change level: each change starts a new frame, and
+    # the concatenated frames must still be one plain zstd stream (ratio budgets decide without timings)
+    rng = np.random.default_rng(5)
+    data = (b"".join(log_records(12000)) + rng.integers(0, 16, 1_200_000, dtype=np.uint8).tobytes()
+            + b"".join(log_records(12000, seed=3)))
+    out = io.BytesIO()
+    rep = pz.compress_stream(io.BytesIO(data), out, budget="ratio>=4", size=len(data))
+    assert rep["frames"] >= 2 and len(rep["levels_used"]) >= 2 and len(rep["moves"]) == rep["frames"] - 1
+    assert stock_decode(out.getvalue()) == data
+    out = io.BytesIO()
+    rep = pz.compress_stream(io.BytesIO(data), out, budget="time<=3x:level3", size=len(data))
+    assert rep["cpu_seconds"] > 0 and rep["speed_MBps"] > 0 and rep["plan"]["features"]["ref_speed_MBps"] > 0
+    assert stock_decode(out.getvalue()) == data
+
+
+@needs_zstd
 def test_stock_zstd_refuses_typed_container():
     blob = pz.compress_typed(np.arange(10000, dtype="<u4").tobytes(), layout="<u4")
     r = subprocess.run([ZSTD, "-d", "-c", "-q"], input=blob, capture_output=True, timeout=60)

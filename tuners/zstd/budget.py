@@ -266,6 +266,7 @@ class Plan:
     features: dict[str, float] = field(default_factory=dict)
     predicted: dict[str, float] = field(default_factory=dict)
     candidates: dict[int, dict[str, float]] = field(default_factory=dict)  # side-measured (decompress budgets)
+    table: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)  # predicted speed/ratio per level
     reason: str = ""
 
 
@@ -321,11 +322,11 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
              "speed1_MBps": round(f.speed1 / 1e6, 1)}
     ldm = _ldm_pays(size)
     if f.ratio1 < 1.02 and budget.kind != "max-ratio":
-        return Plan(str(budget), LADDER[0], store=True, target_speed=budget.value if budget.kind == "compress" else 0,
+        return Plan(str(budget), table=pred, level=LADDER[0], store=True, target_speed=budget.value if budget.kind == "compress" else 0,
                     features=feats, reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level "
                                            "(raw blocks); left if a later step compresses")
     if budget.kind == "max-ratio":
-        return Plan(str(budget), 19, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
+        return Plan(str(budget), table=pred, level=19, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
                     predicted={"ratio": pred[19]["ratio"]},
                     reason="best ratio within the stock decoder's default limits" + (", long mode" if ldm else ""))
     if budget.kind == "ratio":
@@ -354,7 +355,7 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
                 break
             i, r = i - 1, r_below
         lv = LADDER[i]
-        return Plan(str(budget), lv, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0,
+        return Plan(str(budget), table=pred, level=lv, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0,
                     target_ratio=budget.value, features=feats,
                     predicted={"ratio": r, "speed": pred[lv]["speed"]},
                     reason=f"fastest level reaching ratio {budget.value:g} on the first step (predicted, then "
@@ -370,20 +371,20 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
         fits = [lv for lv, m in meas.items() if m["dspeed"] >= budget.value * (1 + margin / 2)]
         best = max(fits, key=lambda lv: (meas[lv]["ratio"], -lv)) if fits else max(meas, key=lambda lv:
                                                                                      meas[lv]["dspeed"])
-        return Plan(str(budget), best, target_dspeed=budget.value, features=feats, candidates=meas,
+        return Plan(str(budget), table=pred, level=best, target_dspeed=budget.value, features=feats, candidates=meas,
                     predicted={"dspeed": meas[best]["dspeed"], "ratio": meas[best]["ratio"]},
                     reason="highest-ratio level whose measured decompression speed on the first step fits (5% "
                            "margin); the output is decoded as it is written and its speed reported" if fits else
                            "no level fits the decompression budget on the first step: the fastest-decoding one")
     if budget.kind == "time":
         # the first step is compressed at the reference level: its measured speed sets the target
-        return Plan(str(budget), budget.ref_level, target_speed=-budget.value, features=feats,
+        return Plan(str(budget), table=pred, level=budget.ref_level, target_speed=-budget.value, features=feats,
                     reason=f"first step at level {budget.ref_level} measures the reference speed; the target is "
                            f"that speed / {budget.value:g}, held as it goes")
     target = budget.value
     fits = [lv for lv in LADDER if pred[lv]["speed"] >= target * (1 + margin)]
     lv = max(fits, key=lambda v: (pred[v]["ratio"], -v)) if fits else LADDER[0]
-    return Plan(str(budget), lv, target_speed=target, features=feats,
+    return Plan(str(budget), table=pred, level=lv, target_speed=target, features=feats,
                 predicted={"speed": pred[lv]["speed"], "ratio": pred[lv]["ratio"]},
                 reason="best level predicted to fit the speed budget with a margin; measured and corrected as it goes")
 
@@ -395,29 +396,46 @@ def _cctx(level: int, p: Plan, checksum: bool) -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(level, **kw))
 
 
+def _warm(c: zstandard.ZstdCompressor) -> zstandard.ZstdCompressor:
+    """Allocate ``c``'s context at full size (a frame of unknown size), so a step's timing is the level's speed."""
+    o = c.compressobj()
+    o.compress(b"\0")
+    o.flush()
+    return c
+
+
 class _Estimates:
-    """What the controller knows about each level on this input: measured where it ran, else predicted."""
+    """What the controller knows about each level on this input: measured where it ran, else predicted.
+
+    Content along an input changes every level's speed alike (the second MiB of silesia/xml compresses 3x
+    slower than the first at any level), so each step's timing is divided by a *probe*: the speed of a small
+    side trial at a fixed level on a slice of that step.  A level's measured speed is then its speed relative
+    to the probe, times the mean probe speed so far (the content expected ahead); ratios likewise.
+    """
 
     def __init__(self, pred: dict[int, dict[str, float]]):
         self.pred = pred
-        self.cpu: dict[int, list[float]] = {}  # level -> [bytes in, CPU seconds]
-        self.size: dict[int, list[float]] = {}  # level -> [bytes in, bytes out]
-        self.slow: set[int] = set()  # measured too slow for what was needed: not retried upwards
+        self.cpu: dict[int, list[float]] = {}  # level -> [bytes in, sum of CPU seconds x probe speed]
+        self.size: dict[int, list[float]] = {}  # level -> [bytes in, bytes out x probe ratio]
+        self.probes: list[float] = []
+        self.pratios: list[float] = []
 
-    def add(self, lv: int, n: int, dt: float, out: int) -> None:
+    def add(self, lv: int, n: int, dt: float, out: int, probe: float = 1.0, pratio: float = 1.0) -> None:
+        self.probes.append(probe)
+        self.pratios.append(pratio)
         c = self.cpu.setdefault(lv, [0.0, 0.0])
         c[0] += n
-        c[1] += dt
+        c[1] += dt * probe
         s = self.size.setdefault(lv, [0.0, 0.0])
         s[0] += n
-        s[1] += out
+        s[1] += out * pratio
 
     def _near(self, lv: int, d: dict[int, list[float]]) -> int | None:
         return min(d, key=lambda m: (abs(LADDER.index(m) - LADDER.index(lv)), -d[m][0])) if d else None
 
     def speed(self, lv: int) -> float:
         if lv in self.cpu:
-            return self.cpu[lv][0] / max(self.cpu[lv][1], 1e-9)
+            return self.cpu[lv][0] / max(self.cpu[lv][1], 1e-18) * float(np.mean(self.probes))
         m = self._near(lv, self.cpu)
         if m is None:
             return self.pred[lv]["speed"]
@@ -425,7 +443,7 @@ class _Estimates:
 
     def ratio(self, lv: int) -> float:
         if lv in self.size:
-            return self.size[lv][0] / max(self.size[lv][1], 1.0)
+            return self.size[lv][0] / max(self.size[lv][1], 1e-9) * float(np.mean(self.pratios))
         m = self._near(lv, self.size)
         if m is None:
             return self.pred[lv]["ratio"]
@@ -433,29 +451,39 @@ class _Estimates:
 
 
 def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float, ran: int) -> int:
-    """Level for the rest of the input given the CPU speed it needs (``need``).
+    """Level for the rest of the input given the CPU speed it needs (``need``): a measured hill climb.
 
-    Damped, because each change ends the frame (its history is lost): decide only after two steps at the current
-    level, step down when it does not fit, step up only with room (10% over the need for a level not yet measured
-    on this input, 3% for one that was) and at least three steps left, and never back up to a level that was
-    measured too slow.
+    Every level change ends the frame (its history is lost, 0.2-0.6% of ratio), and a level's speed on this
+    input is known only once it ran (side trials on small samples and the fitted table err by 15-30%), so:
+    when the current level is measured too slow, step to the best-ratio level that fits (measured speeds where
+    known, else the table scaled from the nearest measured level, with a 5% margin); while it fits and at
+    least two steps are left, try the first level up not yet run when the current level has 10% to spare (not whether the
+    table thinks it fits: the table is no better than 15-30% on a neighbour's speed), or go to a measured level
+    of better measured ratio that fits; a level measured too slow for the current need is not retried.
     """
-    if ran < 2:
+    if ran < 1:
         return level
     if est.speed(level) < need * 0.97:
-        est.slow.add(level)
-        fits = [lv for lv in LADDER if lv not in est.slow and est.speed(lv) >= need * (1.0 if lv in est.cpu else 1.05)]
+        fits = [lv for lv in LADDER if est.speed(lv) >= need * (1.0 if lv in est.cpu else 1.05)]
         if not fits:
             return LADDER[0]
         return max(fits, key=lambda lv: (est.ratio(lv), -lv))
-    if left_steps < 3:
+    if left_steps < 2:
         return level
-    up = [lv for lv in LADDER if lv not in est.slow and lv != level
-          and est.speed(lv) >= need * (1.03 if lv in est.cpu else 1.10)
-          and est.ratio(lv) >= est.ratio(level) * 1.01]
-    if not up:
+    i = LADDER.index(level)
+    better = []
+    for lv in LADDER[i + 1:]:  # the first level up not yet run, if every level run in between fits
+        if lv not in est.cpu:
+            if est.speed(level) >= need * 1.10:
+                better.append(lv)
+            break
+        if est.speed(lv) < need:
+            break
+    better += [lv for lv in est.cpu if lv != level and est.ratio(lv) >= est.ratio(level) * 1.01
+               and est.speed(lv) >= need * 1.02]
+    if not better:
         return level
-    return max(up, key=lambda lv: (est.ratio(lv), -lv))
+    return max(better, key=lambda lv: (est.ratio(lv) if lv in est.cpu else 0.0, est.speed(lv), -lv))
 
 
 def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int = -1, checksum: bool = True,
@@ -495,20 +523,40 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     p = plan(first, budget, size=size)
     c_plan = _cpu() - c_start
     level = p.level
-    pred = predict(features(first[:SAMPLE])) if not p.store else {lv: {"speed": 1.0, "ratio": 1.0} for lv in LADDER}
+    pred = p.table or predict(features(first[:SAMPLE]))
     est = _Estimates(pred)
     read = written = 0
     by_level: dict[int, int] = {}
     moves: list[str] = []
-    cobj = _cctx(level, p, checksum).compressobj()
+    cobj = _warm(_cctx(level, p, checksum)).compressobj()
     dobj = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG).decompressobj() \
         if p.target_dspeed else None
     dec_bytes, dec_cpu = 0, 0.0
     frames = 1
     ran = 0  # steps at the current level (in the current frame)
     ref_time = 0.0  # time budgets: estimated CPU time of the reference level for the bytes read
+    ref_stream = ref_trial = 1.0
+    # the probe (see _Estimates): level 1 on 1/32 of each step for compress budgets, the reference level on 1/8
+    # (best of two) for time budgets, whose target it also carries along the input
+    probe_c = None
+    if p.target_speed and not p.store:
+        probe_c = zstandard.ZstdCompressor(level=budget.ref_level if budget.kind == "time" else 1,
+                                           write_checksum=False)
+    probe_n, probe_reps = (max(32 << 10, step // 8), 2) if budget.kind == "time" else (max(16 << 10, step // 32), 1)
+    sl, tt = b"", 1.0
+    if probe_c is not None:
+        probe_c.compress(first[-probe_n:])  # allocate the trial context once
     chunk = first
     while chunk:
+        probe = pratio = 1.0
+        if probe_c is not None:  # before the step is compressed: the same cache state every step
+            sl = chunk[:probe_n]
+            tt = float("inf")
+            for _ in range(probe_reps):
+                t1 = _cpu()
+                pn = len(probe_c.compress(sl))
+                tt = min(tt, _cpu() - t1)
+            probe, pratio = len(sl) / max(tt, 1e-9), len(sl) / max(pn, 1)
         t0 = _cpu()
         out = cobj.compress(chunk)
         if p.target_ratio:
@@ -518,7 +566,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         written += len(out)
         read += len(chunk)
         by_level[level] = by_level.get(level, 0) + len(chunk)
-        est.add(level, len(chunk), dt, len(out))
+        est.add(level, len(chunk), dt, len(out), probe, pratio)
         ran += 1
         if dobj is not None:  # decode what was written, timed: the decompression budget is checked on real output
             t1 = _cpu()
@@ -530,12 +578,13 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         nxt = src.read(step)
         new = level
         if budget.kind == "time":
-            # the reference level's CPU time for what was read: measured on the first step, then each step at
-            # another level converted by the table's relative speed (content along the input changes the speed
-            # of every level alike; the first step alone would make the target follow the first bytes)
-            ref_time += dt if level == budget.ref_level else dt * pred[level]["speed"] / pred[budget.ref_level]["speed"]
-            if p.target_speed < 0:
-                ran = 2  # the reference step is the measurement: move at once
+            # the reference level's CPU time for what was read: the first step ran at it in the stream (the
+            # anchor); each later step's content moves that speed as the probe (the reference level too) moves
+            if not ref_time:
+                ref_stream, ref_trial = len(chunk) / max(dt, 1e-9), probe
+                ref_time = dt
+            else:
+                ref_time += len(chunk) / (ref_stream * probe / ref_trial)
             p.target_speed = read / ref_time / budget.value
             p.features["ref_speed_MBps"] = round(read / ref_time / 1e6, 1)
         if p.store and len(chunk) / max(len(out), 1) >= 1.1:  # compressible after all: leave store mode
@@ -579,7 +628,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 dec_cpu += _cpu() - t1
                 dobj = zstandard.ZstdDecompressor(max_window_size=1 << MAX_WINDOW_LOG).decompressobj()
             level, ran = new, 0
-            cobj = _cctx(level, p, checksum).compressobj()
+            cobj = _warm(_cctx(level, p, checksum)).compressobj()
             frames += 1
         chunk = nxt
     out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)

@@ -39,8 +39,8 @@ def _warm_allocator() -> None:
 
     glibc maps every allocation above its mmap threshold (128 KiB at start)
     afresh and unmaps it on free, so each new array of a prepared reference
-    pays a page fault per 4 KiB page (about a fifth of a reference's
-    preparation here).  The threshold rises by itself to the size of the
+    pays a page fault per 4 KiB page (about a quarter of a reference's
+    preparation on the 2-core development machine).  The threshold rises by itself to the size of the
     largest mapped block freed so far (up to 32 MiB): code that frees big
     temporaries gets there early, code that reuses its buffers never does.
     Freeing one untouched 31 MiB block does the same at no cost.  Elsewhere
@@ -56,10 +56,10 @@ def _warm_allocator() -> None:
 class Workspace:
     """Reusable scratch arrays, by name and shape (private; one per thread).
 
-    Fresh multi-megabyte numpy arrays are costly: every page is zeroed by the
-    kernel on first touch, which on this kind of machine took about a third
-    of a score.  The scorer keeps one workspace per thread and image size,
-    so repeated scores of same-sized images allocate nothing.
+    Fresh multi-megabyte numpy arrays can cost a page fault per 4 KiB page
+    (the kernel zeroes each on first touch).  The scorer keeps one
+    workspace per thread and image size, so repeated scores of same-sized
+    images allocate no large array.
     """
 
     __slots__ = ("_bufs",)
@@ -84,14 +84,6 @@ class Workspace:
 
 def _buf(ws: Workspace | None, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
     return np.empty(shape, dtype=dtype) if ws is None else ws.get(name, shape, dtype)
-
-
-def _zeros(ws: Workspace | None, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    if ws is None:
-        return np.zeros(shape, dtype=_F32)
-    buf = ws.get(name, shape)
-    buf.fill(0.0)
-    return buf
 
 
 def _coefficients(sigma: float) -> tuple[int, np.ndarray, np.ndarray]:
@@ -266,7 +258,7 @@ def _horizontal(
         # The input terms of every block do not depend on earlier outputs:
         # lane j of resonator k is f32(s0 a_kj) followed by the multiply-adds
         # a_k(j-i) s_i (i = 1..j), each rounded; computed for all blocks at
-        # once, a chunk of blocks at a time (bounded memory).
+        # once.
         # (One call per lane with scalar multipliers: numpy's broadcasting
         # loops over small axes are several times slower.)
         o_all = _buf(ws, "h.o", (n_blocks, 3, 4, m))

@@ -23,23 +23,28 @@ written frames decode at least that fast (CPU time of one decoding thread).
 Decompression budgets are decided once on the first step (decoding speed
 varies little along an input) and not steered.
 
-How it works: levels are discrete and the speed of a level on unseen data
-is predicted only to 15-25% from cheap features, more than the headroom, so
-budget mode **measures as it goes**.  Cheap features of the first bytes
-(order-0 entropy, share of text, level-1 ratio and CPU speed) go through a
-small fitted table (:mod:`precodec.tuners.zstd.budget_table`, made by
-``training/zstd/fit_budget.py``) for a starting level; the input is then
+How it works: levels are discrete, and the speed of a level on unseen data
+is predicted only to 15-30% from cheap features (the table's fit error) or
+from side trials on 64-256 KiB samples (measured on the benchmark sources),
+more than the headroom, so budget mode **measures as it goes**.  Cheap features of the
+first bytes (order-0 entropy, share of text, level-1 ratio and CPU speed) go
+through a small fitted table (:mod:`precodec.tuners.zstd.budget_table`, made
+by ``training/zstd/fit_budget.py``) for a starting level; the input is then
 compressed in control steps (1 MiB; an eighth of a smaller known input, at
-least 256 KiB), each timed in CPU time, and after each step the controller
-computes the speed the rest of the input needs for the whole run to meet the
-budget (aiming 3% above it) and keeps the current level while it fits, steps
-down when it does not, and steps up when a level with a better (measured or
-predicted) ratio fits with room.  Each level change ends the frame and starts
-a new standard frame, so moves are damped (hysteresis, a level measured too
-slow on this input is not retried).  Levels it ran are re-estimated from
-their own measurements on this input; others are scaled from the nearest
-measured level by the table's relative speeds.  A ``time`` budget compresses
-its first step at the reference level: its measured speed sets the target.
+least 256 KiB), each timed in CPU time.  Content along an input changes every
+level's speed and ratio alike, so each step is first *probed*: a small side
+trial at a fixed level on a slice of the step (1/32 of it, level 1; for time
+budgets 1/8, the reference level), and a level's measurements are kept
+relative to the probe.  After each step the controller computes the speed the
+rest of the input needs for the whole run to meet the budget (aiming 3% above
+it) and climbs: it steps down to the best level that fits when the current one
+is measured too slow, tries the first level up not yet run when the current
+one has 10% to spare, and goes back to a measured level of better ratio that
+fits.  Each level change ends the frame and starts a new standard frame
+(0.2-0.6% of ratio each).  A ``time`` budget compresses its first step at the
+reference level: its measured speed, carried along the input by the probes,
+sets the target.
+
 Incompressible input (level-1 ratio below 1.02) is stored at the fastest
 level (raw blocks), and leaves store mode if a later step compresses.
 Long-distance matching (window log 27, the stock decoder's default limit) is
@@ -322,12 +327,13 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
              "speed1_MBps": round(f.speed1 / 1e6, 1)}
     ldm = _ldm_pays(size)
     if f.ratio1 < 1.02 and budget.kind != "max-ratio":
-        return Plan(str(budget), table=pred, level=LADDER[0], store=True, target_speed=budget.value if budget.kind == "compress" else 0,
-                    features=feats, reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level "
-                                           "(raw blocks); left if a later step compresses")
+        return Plan(str(budget), table=pred, level=LADDER[0], store=True,
+                    target_speed=budget.value if budget.kind == "compress" else 0, features=feats,
+                    reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level "
+                           "(raw blocks); left if a later step compresses")
     if budget.kind == "max-ratio":
-        return Plan(str(budget), table=pred, level=19, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
-                    predicted={"ratio": pred[19]["ratio"]},
+        return Plan(str(budget), table=pred, level=19, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0,
+                    features=feats, predicted={"ratio": pred[19]["ratio"]},
                     reason="best ratio within the stock decoder's default limits" + (", long mode" if ldm else ""))
     if budget.kind == "ratio":
         want = budget.value * (1 + margin / 3)
@@ -450,23 +456,27 @@ class _Estimates:
         return self.ratio(m) * self.pred[lv]["ratio"] / self.pred[m]["ratio"]
 
 
-def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float, ran: int) -> int:
+def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float, ran: int, target: float) -> int:
     """Level for the rest of the input given the CPU speed it needs (``need``): a measured hill climb.
 
     Every level change ends the frame (its history is lost, 0.2-0.6% of ratio), and a level's speed on this
     input is known only once it ran (side trials on small samples and the fitted table err by 15-30%), so:
     when the current level is measured too slow, step to the best-ratio level that fits (measured speeds where
     known, else the table scaled from the nearest measured level, with a 5% margin); while it fits and at
-    least two steps are left, try the first level up not yet run when the current level has 10% to spare (not whether the
-    table thinks it fits: the table is no better than 15-30% on a neighbour's speed), or go to a measured level
-    of better measured ratio that fits; a level measured too slow for the current need is not retried.
+    least two steps are left, try the first level up not yet run when the current level has 10% to spare
+    (whatever the table says: it errs by 15-30%), or go
+    to a measured level of better measured ratio that fits; a level measured too slow for the current need is
+    not retried.
     """
     if ran < 1:
         return level
     if est.speed(level) < need * 0.97:
-        fits = [lv for lv in LADDER if est.speed(lv) >= need * (1.0 if lv in est.cpu else 1.05)]
+        # never below level 1 to make up a deficit (negative levels lose 20-50% of ratio): only when level 1
+        # itself is too slow for the budget
+        floor = LADDER[0] if est.speed(1) < target * 0.97 else 1
+        fits = [lv for lv in LADDER if lv >= floor and est.speed(lv) >= need * (1.0 if lv in est.cpu else 1.05)]
         if not fits:
-            return LADDER[0]
+            return floor
         return max(fits, key=lambda lv: (est.ratio(lv), -lv))
     if left_steps < 2:
         return level
@@ -597,7 +607,7 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
                 total = (read + left) / (p.target_speed * 1.03)
                 used = _cpu() - c_start
                 need = left / (total - used) if total > used else float("inf")
-                new = _speed_decision(est, level, need, left / step, ran)
+                new = _speed_decision(est, level, need, left / step, ran, p.target_speed)
             elif p.target_ratio:
                 aim = p.target_ratio * 1.02
                 if size > 0:  # the ratio the rest must reach for the whole output to meet the budget

@@ -193,6 +193,15 @@ def test_predicted_search_never_aims_past_the_model_grid():
     assert ev.record.candidates[0]["params"]["quality"] <= grid[-1]
 
 
+def test_search_settings_cover_every_band():
+    from precodec.tuners.search import SEARCH_SETTINGS, target_band
+
+    assert [target_band(t) for t in (30, 60, 74.9, 75, 80, 85, 95)] == ["low"] * 3 + ["mid"] * 2 + ["high"] * 2
+    for fmt in ("jpeg", "avif"):
+        for band in ("low", "high"):
+            assert {"aim_margin", "down_gain", "max_step_up"} <= set(SEARCH_SETTINGS[(fmt, band)])
+
+
 def test_predicted_search_gives_up_on_a_wildly_wrong_model():
     ev = _ev(_sample())
     grid = np.array(GRIDS["jpeg"], float)

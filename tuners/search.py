@@ -454,6 +454,7 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
 
     first = plan(cfg["aim_margin"])
     info: dict[str, Any] = {
+        "band": band,
         "plan": [{"config": n, "quality": q, "bytes": int(round(b)), "reaches": t == 0,
                   "score": round(curves[n].score_at(q), 2)} for t, b, n, q in first[:4]],
     }

@@ -242,7 +242,9 @@ def _line(i: int, n: int, rec: dict[str, Any]) -> str:
         return f"[{i}/{n}] failed   {rec['source']}: {rec['reason']}"
     extra = ""
     if rec.get("mode") == "budget":
-        extra = f"; budget {rec['budget']}, levels {rec['levels_used']}"
+        met = {True: "met", False: "NOT met", None: "not checked"}[rec.get("budget_met")]
+        extra = (f"; budget {rec['budget']} {met} ({rec.get('speed_MBps', 0):.0f} MB/s CPU), "
+                 f"levels {rec['levels_used']} in {rec.get('frames', 1)} frame(s)")
     elif rec.get("mode") == "records":
         extra = f"; {rec['records']} records, level {rec['level']}, dict id {rec['dict_id']}"
     elif rec.get("mode") == "level":

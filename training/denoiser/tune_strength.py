@@ -4,7 +4,10 @@ For the 'val' images of data.txt (centre crops 384x384 or the whole image if sma
 with sensor noise at sigma 5/10/15, run precodec's clean path at several strengths and
 report the mean SSIMULACRA2 against the clean image, unencoded and after JPEG q75/q90
 (as ``[unencoded, bytes q75, score q75, bytes q90, score q90]``), and how many
-images the fidelity guard sent back to the plain path (``fallbacks``).
+images the fidelity guard sent back to the plain path (``fallbacks``).  The
+strengths here multiply the raw estimate (``precodec.preproc.SIGMA_GAIN`` is set to
+1 for the run); the best ones became ``SIGMA_GAIN``.  Results are written to
+``tune_strength.json`` beside this script.
 
 Usage: OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/tune_strength.py
 """
@@ -26,9 +29,10 @@ from train import load_images, read_list  # noqa: E402
 from bench_denoise import sensor_noise  # noqa: E402
 
 from precodec.metrics.ssimulacra2 import Ssimulacra2Reference  # noqa: E402
+import precodec.preproc  # noqa: E402
 from precodec.preproc import preprocess  # noqa: E402
 
-STRENGTHS = (0.8, 1.0, 1.2, 1.5)
+STRENGTHS = (0.6, 0.7, 0.8, 1.0, 1.2, 1.5)
 
 
 def jpeg(a, q):
@@ -39,6 +43,7 @@ def jpeg(a, q):
 
 
 def main():
+    precodec.preproc.SIGMA_GAIN = ((5.0, 1.0), (10.0, 1.0))  # raw multipliers of the estimate
     ims = load_images(read_list("val"))[::2]
     out = {}
     for sigma in (5, 10, 15):
@@ -64,6 +69,11 @@ def main():
         out[sigma]["fallbacks"] = {str(k): v for k, v in fallbacks.items()}
         out[sigma]["images"] = len(ims)
         print(sigma, json.dumps(out[sigma]), flush=True)
+    from precodec import models
+
+    out["model"] = {"name": "denoiser", "sha256": models.manifest("denoiser")["sha256"]}
+    out["columns"] = ["unencoded", "bytes q75", "ssimulacra2 q75", "bytes q90", "ssimulacra2 q90"]
+    (HERE / "tune_strength.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

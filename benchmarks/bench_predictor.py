@@ -23,11 +23,13 @@ Kodak is evaluation only: nothing here trains or tunes anything.
 
 Command used for the committed results::
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/bench_predictor.py --set kodak --avif-every 2
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/bench_predictor.py --set kodak --formats jpeg
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/bench_predictor.py --set kodak --formats avif --avif-every 2 \\
+        --name predictor_kodak_avif
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/bench_predictor.py --set ood-dev --targets 70,80 \\
         --formats jpeg --max-side 768
 
-(the two ran at the same time on a shared 2-core machine: time ratios are within one run only).
+(they ran at the same time on a shared 2-core machine: time ratios hold within one run only).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ Measures, in one process, side by side:
 3. ``ood-dev``: content class per image and whether ``auto`` / ``clean`` ran.
 4. Speed (ms per megapixel, and as a ratio to one JPEG encode of the same image
    in the same run) at 1 and 2 threads, fp32 and int8; peak memory of
-   ``preprocess(denoise="clean")`` on a 24-megapixel image (subprocess, max RSS).
+   ``preprocess(denoise="clean")`` on a 24-megapixel image (subprocess, peak RSS
+   from ``/proc/self/status`` VmHWM).
 
 Usage (from the repository root)::
 
@@ -302,7 +303,17 @@ def bench_speed(log) -> dict:
 
 
 _MEM_CHILD = r"""
-import resource, sys, time, numpy as np
+import sys, time, numpy as np
+
+
+def hwm_kib():
+    # VmHWM (peak resident set) of this process image; unlike getrusage's ru_maxrss it does not
+    # carry over the parent's peak through fork + exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+
 from PIL import Image
 sys.path.insert(0, %(bench)r)
 from bench_denoise import sensor_noise, load_rgb, SHARED
@@ -314,12 +325,12 @@ im = Image.fromarray(img)
 from precodec.preproc import preprocess
 from precodec.record import DecisionRecord
 import precodec.models, precodec.preproc.denoise, onnxruntime
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = hwm_kib()
 t = time.perf_counter()
 rec = DecisionRecord()
 p = preprocess(im, img, denoise="clean", record=rec, threads=%(threads)d)
 dt = time.perf_counter() - t
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = hwm_kib()
 print({"before_kib": rss0, "peak_kib": rss1, "applied": p.applied, "seconds": dt,
        "reason": rec.preprocessing.get("reason")})
 """
@@ -430,6 +441,8 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
     if "error" not in m:
         L.append(f"\nPeak memory, {m['image']}: {m['peak_mib']:.0f} MiB for the whole process "
                  f"(+{m['increase_mib']:.0f} MiB during `preprocess`, {m['seconds']:.1f} s, applied={m['applied']}).")
+        if m.get("command"):
+            L.append(f"Memory measured by: `{m['command']}` ({m.get('note', '')}).")
     L.append("\nThe machine is a shared 2-core VM with other jobs running: absolute times are noisy; ratios were "
              "measured back to back.\n")
     path.write_text("\n".join(L) + "\n")

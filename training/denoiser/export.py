@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default=str(RUN_DIR / "last.pt"))
     ap.add_argument("--out", default=str(MODEL_DIR))
+    ap.add_argument("--note", default="", help="free text stored as training.note in the manifests")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     state = torch.load(args.ckpt, weights_only=False)
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
                         f"training/denoiser/train.py --steps {targs['steps']} && "
                         "OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/export.py"),
             "history": hist[-3:],
+            **({"note": args.note} if args.note else {}),
         },
         "exported": datetime.date.today().isoformat(),
     }

@@ -18,7 +18,7 @@ edges are rewarded and not averaged away as plain L2 does.
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 \\
-        /work/venv/bin/python training/denoiser/train.py --steps 7500
+        /work/venv/bin/python training/denoiser/train.py --steps 6000
 
 Checkpoints go to ``training/runs/denoiser2/`` (gitignored) every 250 steps; the
 same command resumes from the last one.  Export with ``export.py``.

@@ -325,14 +325,41 @@ def test_stock_zstd_decodes_budget_mode_level_changes():
     rng = np.random.default_rng(5)
     data = (b"".join(log_records(12000)) + rng.integers(0, 16, 1_200_000, dtype=np.uint8).tobytes()
             + b"".join(log_records(12000, seed=3)))
+    # (the chunk-by-chunk controller: the default plan-once design writes one frame, see the next test)
     out = io.BytesIO()
-    rep = pz.compress_stream(io.BytesIO(data), out, budget="ratio>=4", size=len(data))
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("ratio>=4"), size=len(data), design="control")
     assert rep["frames"] >= 2 and len(rep["levels_used"]) >= 2 and len(rep["moves"]) == rep["frames"] - 1
     assert stock_decode(out.getvalue()) == data
     out = io.BytesIO()
-    rep = pz.compress_stream(io.BytesIO(data), out, budget="time<=3x:level3", size=len(data))
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("time<=3x:level3"), size=len(data),
+                            design="control")
     assert rep["cpu_seconds"] > 0 and rep["speed_MBps"] > 0 and rep["plan"]["features"]["ref_speed_MBps"] > 0
     assert stock_decode(out.getvalue()) == data
+
+
+@needs_zstd
+def test_budget_plan_once_writes_one_frame_from_a_strided_sample():
+    rng = np.random.default_rng(5)
+    data = (b"".join(log_records(12000)) + rng.integers(0, 16, 1_200_000, dtype=np.uint8).tobytes()
+            + b"".join(log_records(12000, seed=3)))
+    src = io.BytesIO(data)
+    p, trials, _ = B.plan_sampled(src, pz.BudgetSpec.parse("time<=3x:level3"), size=len(data))
+    assert src.tell() == 0  # the sample is read by seeking; the input is left where it was
+    assert p.features["sample_slices"] == B.SAMPLE_SLICES and p.features["sample_bytes"] < len(data) // 4
+    assert 3 in trials and p.level in trials and 2 <= len(trials) <= B.MAX_TRIALS + 1
+    for text, n in (("ratio>=4", len(data)), ("time<=3x:level3", len(data)), ("compress>=1KB/s", 1_500_000)):
+        out = io.BytesIO()
+        rep = pz.compress_stream(io.BytesIO(data[:n]), out, budget=text, size=n)
+        assert rep["design"] == "plan-once" and rep["read"] == n
+        assert rep["frames"] == 1 + len(rep["moves"]) and rep["plan"]["candidates"]
+        assert 0 < rep["plan_cpu_seconds"] < rep["cpu_seconds"]
+        assert stock_decode(out.getvalue()) == data[:n]
+    assert rep["frames"] == 1 and int(next(iter(rep["levels_used"]))) >= 9  # a lax budget: a high level, one frame
+    out = io.BytesIO()  # a stream of unknown size falls back to the controller
+    rep = pz.compress_stream(io.BytesIO(data[:300_000]), out, budget="ratio>=3")
+    assert "design" not in rep and pz.decompress(out.getvalue()) == data[:300_000]
+    with pytest.raises(OptionError):
+        B.compress_budget(io.BytesIO(b"x"), io.BytesIO(), pz.BudgetSpec.parse("ratio>=2"), design="guess")
 
 
 @needs_zstd

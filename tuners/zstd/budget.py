@@ -23,7 +23,26 @@ written frames decode at least that fast (CPU time of one decoding thread).
 Decompression budgets are decided once on the first step (decoding speed
 varies little along an input) and not steered.
 
-How it works: levels are discrete, and the speed of a level on unseen data
+How it works (default, ``design="plan"``: decide once, then commit) for compress, time and ratio budgets
+on a seekable input of known size: a **strided sample** (8 slices spread over the input, 1/32 of it clamped
+to 192 KiB-1 MiB; inputs up to 1 MiB whole) is compressed as one stream at the table's predicted level and its
+neighbours (3 trials at most, climbing or descending to the budget's edge; level 1 too when the pick is at
+most 5, as it often out-compresses levels 2-4), in CPU time; ``time`` budgets also run the reference level on
+the same sample, so the target is relative to the same bytes.  Sample speeds are scaled to whole-input
+speeds by a per-level factor (a sample's small working set runs faster than a whole input) and ratios by a
+per-level history gain, both fitted on the training sources (``fit_budget.py --sampling``), as is the safety
+margin.  Speed budgets take the highest-ratio measured level whose estimated whole-run CPU time (planning
+already spent included) fits with the margin; ratio budgets the fastest measured level whose corrected
+sample ratio reaches the budget.  The whole input is then compressed as **one frame** at that level, with
+one correction at most: after the first 1/8 of the input, if the run is more than 15% slower than the rest
+needs, it ends the frame and continues at the best measured level that fits; for ratio budgets, if the first
+part's ratio shows that the input gets less history gain than fitted (homogeneous records get none) and the
+rest would fall short, it continues at the lowest level expected to reach what the rest needs.  On small inputs (sampled whole)
+the chosen trial is the output.  The record states the trials, the planning CPU time and the steady speed
+(planning left out).
+
+The earlier design, ``design="control"`` (used for decompression budgets and for streams of unknown size):
+levels are discrete, and the speed of a level on unseen data
 is predicted only to 15-30% from cheap features (the table's fit error) or
 from side trials on 64-256 KiB samples (measured on the benchmark sources),
 more than the headroom, so budget mode **measures as it goes**.  Cheap features of the
@@ -78,7 +97,7 @@ import zstandard
 from ...errors import OptionError
 from ...plugins.zstd import MAX_WINDOW_LOG
 
-__all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "compress_budget", "LADDER", "CHUNK"]
+__all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "plan_sampled", "compress_budget", "LADDER", "CHUNK"]
 
 #: levels budget mode moves along (fastest first)
 LADDER = (-5, -3, -1) + tuple(range(1, 20))
@@ -496,8 +515,379 @@ def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float,
     return max(better, key=lambda lv: (est.ratio(lv) if lv in est.cpu else 0.0, est.speed(lv), -lv))
 
 
+# --------------------------------------------------------------------------- decide once, then commit
+#: strided planning sample: SAMPLE_SLICES slices spread over the input, totalling SAMPLE_FRACTION of it, clamped to
+#: [SAMPLE_MIN, SAMPLE_MAX]; inputs up to WHOLE_INPUT are sampled whole (and the chosen trial is the output)
+SAMPLE_SLICES = 8
+SAMPLE_FRACTION = 1 / 32
+SAMPLE_MIN = 192 << 10
+SAMPLE_MAX = 1 << 20
+WHOLE_INPUT = 1 << 20
+#: candidates measured on the sample at most
+MAX_TRIALS = 3
+#: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
+CHECK_SHARE = 1 / 8
+CORRECT_BELOW = 0.85
+
+
+def _sampling() -> dict[str, Any]:
+    """Calibration of sample trials against whole-input runs (fitted on the training sources by fit_budget.py)."""
+    s = dict(_table().get("sampling", {}))
+    s.setdefault("speed_factor", {})  # level -> whole-input CPU speed / sample CPU speed (median over sources)
+    s.setdefault("margin", 0.08)  # safety margin on sample speeds
+    s.setdefault("ratio_gain", {})  # level -> whole-input ratio / sample ratio (a low quantile over sources)
+    s.setdefault("ratio_gain_default", 1.0)
+    return s
+
+
+def _strided(src: BinaryIO, size: int) -> list[bytes]:
+    """SAMPLE_SLICES slices spread evenly over a seekable ``src`` of ``size`` bytes (the whole input if small)."""
+    pos = src.tell()
+    try:
+        if size <= WHOLE_INPUT:
+            return [src.read(size)]
+        total = int(min(SAMPLE_MAX, max(SAMPLE_MIN, size * SAMPLE_FRACTION)))
+        each = max(total // SAMPLE_SLICES, 4096)
+        starts = np.linspace(0, size - each, SAMPLE_SLICES).astype(np.int64)
+        out = []
+        for s in starts.tolist():
+            src.seek(pos + s)
+            out.append(src.read(each))
+        return out
+    finally:
+        src.seek(pos)
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable()) and f.tell() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class Trial:
+    """One candidate level compressed over the planning sample (one stream, CPU time)."""
+
+    level: int
+    speed: float  # sample bytes / CPU second
+    ratio: float
+    blob: bytes = b""  # the frame, when the sample is the whole input
+
+
+def _trial(slices: list[bytes], level: int, p: "Plan", checksum: bool, keep: bool) -> Trial:
+    """Compress the sample slices at ``level`` as one stream (same options as the run; context warmed first)."""
+    c = _warm(_cctx(level, p, checksum))
+    o = c.compressobj(size=len(slices[0])) if keep else c.compressobj()
+    parts = []
+    t0 = _cpu()
+    for s in slices:
+        parts.append(o.compress(s))
+    parts.append(o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+    dt = _cpu() - t0
+    n = sum(len(s) for s in slices)
+    out = sum(len(x) for x in parts)
+    return Trial(level, n / max(dt, 1e-9), n / max(out, 1), b"".join(parts) if keep else b"")
+
+
+def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool = True
+                 ) -> tuple[Plan, dict[int, Trial], float]:
+    """Decide the level once, from trials on a strided sample of a seekable input of known ``size``.
+
+    The table's predicted level and its neighbours (``MAX_TRIALS`` at most, climbing or descending until the
+    budget's edge is found) are compressed over the sample as one stream each, in CPU time.  Speed budgets: the
+    highest-ratio level whose sample speed, scaled to the whole input (``speed_factor``) with a safety margin,
+    leaves room for the planning already spent; ``time`` budgets measure the reference level on the same sample
+    and compare with it.  Ratio budgets: the fastest level whose sample ratio, corrected for the extra history a
+    whole input gets (``ratio_gain``, fitted on the training sources), reaches the budget.
+
+    Returns the plan, the trials by level, and the estimated whole-input speed scale.
+
+    Examples
+    --------
+    >>> import io
+    >>> p, trials, _ = plan_sampled(io.BytesIO(b"some text, more text. " * 20000), BudgetSpec.parse("ratio>=20"),
+    ...                             size=440000)
+    >>> trials[p.level].ratio >= 20
+    True
+    """
+    c0 = _cpu()
+    cal = _sampling()
+    slices = _strided(src, size)
+    whole = len(slices) == 1
+    sample_n = sum(len(s) for s in slices)
+    head = b"".join(s[: (SAMPLE // 2) // len(slices)] for s in slices)
+    f = features(head)
+    pred = predict(f)
+    feats = {"entropy": round(f.entropy, 3), "text": round(f.text, 3), "ratio1": round(f.ratio1, 3),
+             "speed1_MBps": round(f.speed1 / 1e6, 1), "sample_bytes": sample_n, "sample_slices": len(slices)}
+    ldm = budget.kind == "ratio" and _ldm_pays(size)
+    p = Plan(str(budget), level=3, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
+             table=pred)
+    sf = cal["speed_factor"]
+    sfd = float(np.median(list(sf.values()))) if isinstance(sf, dict) and sf else 1.0
+
+    def kf(lv: int) -> float:  # whole-input speed / sample speed at this level (fitted on the training sources)
+        if whole:
+            return 1.0
+        return float(sf.get(str(lv), sfd)) if isinstance(sf, dict) else float(sf)
+
+    kfac = kf(3)
+    margin = float(cal["margin"])
+    trials: dict[int, Trial] = {}
+
+    def run(lv: int) -> Trial:
+        if lv not in trials:
+            trials[lv] = _trial(slices, lv, p, checksum, whole)
+        return trials[lv]
+
+    if f.ratio1 < 1.02 and run(1).ratio < 1.02:
+        p.level, p.store = LADDER[0], True
+        p.target_speed = budget.value if budget.kind == "compress" else 0.0
+        p.reason = "incompressible sample (level-1 ratio < 1.02): stored at the fastest level (raw blocks)"
+        return p, trials, kfac
+    plan0 = 0.0  # CPU spent outside this call (none: c0 is taken on entry)
+
+    if budget.kind == "ratio":
+        p.target_ratio = budget.value
+        gain = {int(k): float(v) for k, v in cal["ratio_gain"].items()}
+        g0 = float(cal["ratio_gain_default"])
+
+        def est_r(lv: int) -> float:
+            return run(lv).ratio * (1.0 if whole else gain.get(lv, g0))
+
+        # level 3 on the sample (cheap) anchors the table's ratio curve: the first level expected to reach it
+        r3 = run(3).ratio
+        start = next((lv for lv in LADDER if lv >= 1 and r3 * pred[lv]["ratio"] / pred[3]["ratio"] *
+                      (1.0 if whole else gain.get(lv, g0)) >= budget.value), 19)
+        i = LADDER.index(start)
+        if est_r(LADDER[i]) >= budget.value:
+            while i > 0 and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i - 1]) >= budget.value:
+                i -= 1
+        else:
+            while i + 1 < len(LADDER) and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i]) < budget.value:
+                i += 1
+        ok = [lv for lv in trials if est_r(lv) >= budget.value]
+        if ok:
+            lv = max(ok, key=lambda v: (trials[v].speed, -v))
+            p.reason = (f"fastest measured level whose sample ratio (x whole-input gain) reaches {budget.value:g}")
+        else:
+            lv = max(trials, key=lambda v: est_r(v))
+            p.reason = f"no measured level reaches {budget.value:g} on the sample: the best-ratio one"
+        p.level = lv
+        p.predicted = {"ratio": round(est_r(lv), 4), "speed_MBps": round(trials[lv].speed * kf(lv) / 1e6, 1)}
+        p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
+                        for v, t in sorted(trials.items())}
+        return p, trials, kfac
+
+    # speed budgets (compress, time)
+    if budget.kind == "time":
+        ref = run(budget.ref_level)
+        p.target_speed = ref.speed * kf(budget.ref_level) / budget.value
+        p.features["ref_speed_MBps"] = round(ref.speed * kf(budget.ref_level) / 1e6, 1)
+    else:
+        p.target_speed = budget.value
+
+    def fits(lv: int) -> bool:
+        # whole-run CPU time: the planning spent so far plus the input at this level's estimated speed
+        spent = _cpu() - c0 + plan0
+        t_run = 0.0 if whole else size / (run(lv).speed * kf(lv))
+        return (t_run * (1 + margin) + spent) <= size / p.target_speed
+
+    # the table's speeds, in whole-input terms (anchored on the reference trial for time budgets)
+    anchor = trials[budget.ref_level].speed / pred[budget.ref_level]["speed"] if budget.kind == "time" else 1.0
+    fast = [lv for lv in LADDER if pred[lv]["speed"] * anchor * kf(lv) >= p.target_speed * (1 + margin)]
+    start = max(fast, key=lambda v: (pred[v]["ratio"], -v)) if fast else LADDER[0]
+    i = LADDER.index(start)
+    run(LADDER[i])
+    if fits(LADDER[i]):
+        while i + 1 < len(LADDER) and len(trials) < MAX_TRIALS:
+            run(LADDER[i + 1])
+            if not fits(LADDER[i + 1]):
+                break
+            i += 1
+    else:
+        while i > 0 and len(trials) < MAX_TRIALS:
+            i -= 1
+            if fits(LADDER[i]):
+                break
+    if max(trials) <= 5 and 1 not in trials and len(trials) < MAX_TRIALS + 1:
+        run(1)  # level 1 often out-compresses levels 2-4 (and is cheap to measure)
+    # every level: measured where it ran, else scaled from the nearest measured level by the table (no further
+    # trial: it would cost more time); the highest-ratio level that fits, planning paid
+    spent = _cpu() - c0 + plan0
+    room = size / p.target_speed - spent
+
+    def near(v: int) -> int:
+        return min(trials, key=lambda m: (abs(LADDER.index(m) - LADDER.index(v)), -m))
+
+    def est_s(v: int) -> float:
+        if v in trials:
+            return trials[v].speed * kf(v)
+        m = near(v)
+        return trials[m].speed * kf(m) * pred[v]["speed"] / pred[m]["speed"]
+
+    def est_r(v: int) -> float:
+        if v in trials:
+            return trials[v].ratio
+        m = near(v)
+        return trials[m].ratio * pred[v]["ratio"] / pred[m]["ratio"]
+
+    hi = max(trials)
+    pool = [v for v in LADDER if v in trials or v < hi]  # nothing above the highest level measured
+    ok = [v for v in pool if room > 0 and (0.0 if whole else size / est_s(v)) * (1 + margin) <= room]
+    if whole:
+        ok = [v for v in ok if v in trials]
+    if ok:
+        # measured levels first when an unmeasured one is not clearly better (table ratios are rough)
+        best_m = max((v for v in ok if v in trials), key=lambda v: (est_r(v), -v), default=None)
+        best_u = max(ok, key=lambda v: (est_r(v), -v))
+        lv = best_u if best_m is None or est_r(best_u) > est_r(best_m) * 1.01 else best_m
+        p.reason = ("highest-ratio level whose speed, measured on the sample (or scaled from the nearest measured "
+                    "level by the table), fits the budget with the margin, planning paid")
+    else:
+        lv = LADDER[0]
+        p.reason = "no level fits: the fastest"
+    if lv not in trials:
+        p.level = lv
+        p.predicted = {"speed_MBps": round(est_s(lv) / 1e6, 1), "ratio": round(est_r(lv), 4)}
+        p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
+                        for v, t in sorted(trials.items())}
+        return p, trials, kfac
+    p.level = lv
+    p.predicted = {"speed_MBps": round(run(lv).speed * kf(lv) / 1e6, 1), "ratio": round(run(lv).ratio, 4)}
+    p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
+                    for v, t in sorted(trials.items())}
+    return p, trials, kfac
+
+
+def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool,
+                      progress: Any) -> dict[str, Any]:
+    """Plan once on a strided sample, then compress the whole input as one frame (one correction at most)."""
+    t_start = time.perf_counter()
+    c_start = _cpu()
+    p, trials, kfac = plan_sampled(src, budget, size=size, checksum=checksum)
+    c_plan = _cpu() - c_start
+    level = p.level
+    by_level: dict[int, int] = {}
+    moves: list[str] = []
+    read = written = 0
+    frames = 1
+    t = trials.get(level)
+    if t is not None and t.blob:  # the sample was the whole input: the chosen trial is the output
+        src.seek(size, 1)
+        dst.write(t.blob)
+        read, written = size, len(t.blob)
+        by_level[level] = size
+        if progress is not None:
+            progress(read, size)
+    else:
+        check_at = max(CHUNK, int(size * CHECK_SHARE)) if (p.target_speed or p.target_ratio) and not p.store else -1
+        cobj = _warm(_cctx(level, p, checksum)).compressobj()
+        run_cpu, run_in = 0.0, 0
+        corrected = False
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            t0 = _cpu()
+            out = cobj.compress(chunk)
+            run_cpu += _cpu() - t0
+            run_in += len(chunk)
+            dst.write(out)
+            written += len(out)
+            read += len(chunk)
+            by_level[level] = by_level.get(level, 0) + len(chunk)
+            if progress is not None:
+                progress(read, size)
+            if not corrected and p.target_ratio and 0 < check_at <= read < size:
+                corrected = True
+                # ratio budgets: the first part, one frame so far, shows how much of the history gain this input
+                # really gets (homogeneous records get none); if the plan then falls clearly short, one step up
+                out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+                dst.write(out)
+                written += len(out)
+                g_obs = max(1.0, (read / max(written, 1)) / trials[level].ratio)
+                left = size - read
+                allowed = size / p.target_ratio - written
+                need_r = left / allowed if allowed > 0 else float("inf")
+                if trials[level].ratio * g_obs < need_r:
+                    pred = p.table
+
+                    def r_est(v: int) -> float:
+                        m = min(trials, key=lambda t: (abs(LADDER.index(t) - LADDER.index(v)), -t))
+                        return trials[m].ratio * pred[v]["ratio"] / pred[m]["ratio"] * g_obs
+
+                    up = [v for v in LADDER if v > level and r_est(v) >= need_r * 1.01]
+                    new = min(up) if up else 19
+                    if new != level:
+                        out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+                        dst.write(out)
+                        written += len(out)
+                        moves.append(f"{read}: ratio so far {read / written:.3f} (history gain {g_obs:.3f}), the "
+                                     f"rest needs {need_r:.3f}: level {level} -> {new}")
+                        level, frames = new, frames + 1
+                        cobj = _warm(_cctx(level, p, checksum)).compressobj()
+            if not corrected and p.target_speed and 0 < check_at <= read < size:
+                corrected = True
+                # one correction, only when the run is clearly slower than the plan needs for the rest
+                left = size - read
+                used = _cpu() - c_start
+                room = size / p.target_speed / 1.02 - used
+                need = left / room if room > 0 else float("inf")
+                speed = run_in / max(run_cpu, 1e-9)
+                if speed < need * CORRECT_BELOW:
+                    scale = speed / max(trials[level].speed, 1e-9)  # this input vs the sample, at this level
+                    ok = [lv for lv, tr in trials.items() if tr.speed * scale >= need * 1.05]
+                    new = max(ok, key=lambda v: (trials[v].ratio, -v)) if ok else level  # none would rescue it
+                    if new != level:
+                        out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+                        dst.write(out)
+                        written += len(out)
+                        moves.append(f"{read}: measured {speed / 1e6:.0f} MB/s, needs {need / 1e6:.0f}: "
+                                     f"level {level} -> {new}")
+                        level, frames = new, frames + 1
+                        cobj = _warm(_cctx(level, p, checksum)).compressobj()
+        out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        dst.write(out)
+        written += len(out)
+    cpu = _cpu() - c_start
+    elapsed = time.perf_counter() - t_start
+    ratio = read / max(written, 1)
+    speed = read / max(cpu, 1e-9)
+    steady = read / max(cpu - c_plan, 1e-9)
+    met: bool | None = None
+    if p.target_ratio:
+        met = ratio >= p.target_ratio
+    elif p.target_speed:
+        met = speed >= p.target_speed * 0.95
+    return {
+        "mode": "budget",
+        "design": "plan-once",
+        "budget": p.budget,
+        "plan": {"level": p.level, "long_distance": p.long_distance, "window_log": p.window_log, "store": p.store,
+                 "target_speed_MBps": round(p.target_speed / 1e6, 2) if p.target_speed else None,
+                 "target_ratio": p.target_ratio or None, "features": p.features, "predicted": p.predicted,
+                 "candidates": p.candidates, "reason": p.reason},
+        "levels_used": {str(k): v for k, v in sorted(by_level.items())},
+        "moves": moves,
+        "frames": frames,
+        "step": CHUNK,
+        "read": read,
+        "written": written,
+        "ratio": ratio,
+        "budget_met": met,
+        "cpu_seconds": cpu,
+        "seconds": elapsed,
+        "speed_MBps": speed / 1e6,
+        "steady_speed_MBps": steady / 1e6,
+        "wall_speed_MBps": read / max(elapsed, 1e-9) / 1e6,
+        "plan_cpu_seconds": c_plan,
+    }
+
+
 def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int = -1, checksum: bool = True,
-                    horizon: int = 8 << 20, progress: Any = None) -> dict[str, Any]:
+                    horizon: int = 8 << 20, progress: Any = None, design: str = "plan") -> dict[str, Any]:
     """Compress ``src`` to ``dst`` under ``budget`` with bounded memory; return a decision record.
 
     Parameters
@@ -512,6 +902,10 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         For inputs of unknown size: bytes over which a speed deficit is to be made up.
     progress : callable, optional
         Called with (bytes read so far, size) after each step.
+    design : {"plan", "control"}
+        ``"plan"`` (default): for compress, time and ratio budgets on a seekable input of known size, decide
+        the level once on a strided sample and write one frame (:func:`plan_sampled`); other budgets and
+        streams of unknown size use ``"control"``, the measured chunk-by-chunk controller.
 
     Returns
     -------
@@ -526,6 +920,10 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
     >>> rep["read"], rep["frames"]
     (100, 1)
     """
+    if design not in ("plan", "control"):
+        raise OptionError(f"design={design!r} is not 'plan' or 'control'")
+    if design == "plan" and budget.kind in ("compress", "time", "ratio") and size > 0 and _seekable(src):
+        return _compress_planned(src, dst, budget, size=size, checksum=checksum, progress=progress)
     t_start = time.perf_counter()
     c_start = _cpu()
     step = CHUNK if size <= 0 else int(min(CHUNK, max(MIN_STEP, size // 8)))

@@ -346,7 +346,8 @@ def test_budget_plan_once_writes_one_frame_from_a_strided_sample():
     p, trials, _ = B.plan_sampled(src, pz.BudgetSpec.parse("time<=3x:level3"), size=len(data))
     assert src.tell() == 0  # the sample is read by seeking; the input is left where it was
     assert p.features["sample_slices"] == B.SAMPLE_SLICES and p.features["sample_bytes"] < len(data) // 4
-    assert 3 in trials and p.level in trials and 2 <= len(trials) <= B.MAX_TRIALS + 1
+    assert 3 in trials and 2 <= len(trials) <= B.MAX_TRIALS + 2
+    assert p.level in trials or p.level < max(trials)  # measured, or scaled down from a measured level
     for text, n in (("ratio>=4", len(data)), ("time<=3x:level3", len(data)), ("compress>=1KB/s", 1_500_000)):
         out = io.BytesIO()
         rep = pz.compress_stream(io.BytesIO(data[:n]), out, budget=text, size=n)

@@ -23,23 +23,23 @@ written frames decode at least that fast (CPU time of one decoding thread).
 Decompression budgets are decided once on the first step (decoding speed
 varies little along an input) and not steered.
 
-How it works (default, ``design="plan"``: decide once, then commit) for compress, time and ratio budgets
-on a seekable input of known size: a **strided sample** (8 slices spread over the input, 1/32 of it clamped
-to 192 KiB-1 MiB; inputs up to 1 MiB whole) is compressed as one stream at the table's predicted level and its
-neighbours (3 trials at most, climbing or descending to the budget's edge; level 1 too when the pick is at
-most 5, as it often out-compresses levels 2-4), in CPU time; ``time`` budgets also run the reference level on
-the same sample, so the target is relative to the same bytes.  Sample speeds are scaled to whole-input
-speeds by a per-level factor (a sample's small working set runs faster than a whole input) and ratios by a
-per-level history gain, both fitted on the training sources (``fit_budget.py --sampling``), as is the safety
-margin.  Speed budgets take the highest-ratio measured level whose estimated whole-run CPU time (planning
-already spent included) fits with the margin; ratio budgets the fastest measured level whose corrected
-sample ratio reaches the budget.  The whole input is then compressed as **one frame** at that level, with
-one correction at most: after the first 1/8 of the input, if the run is more than 15% slower than the rest
-needs, it ends the frame and continues at the best measured level that fits; for ratio budgets, if the first
-part's ratio shows that the input gets less history gain than fitted (homogeneous records get none) and the
-rest would fall short, it continues at the lowest level expected to reach what the rest needs.  On small inputs (sampled whole)
-the chosen trial is the output.  The record states the trials, the planning CPU time and the steady speed
-(planning left out).
+How it works (default, ``design="plan"``: decide once, then commit) for compress, time and ratio budgets on a
+seekable input of known size: a **strided sample** (8 slices spread over the input, 1/32 of it clamped to 192
+KiB-1 MiB; inputs up to 1 MiB whole) is compressed as one stream at the table's predicted level and its
+neighbours (3 trials, climbing or descending to the budget's edge, up to 5 while the top level measured leaves
+30% to spare; levels 1 and 2 too when the pick is at most 5, as they often out-compress levels 3-4), in CPU
+time; ``time`` budgets also run the reference level on the same sample, so the target is relative to the same
+bytes. Sample speeds are scaled to whole-input speeds by a per-level factor (a sample's small working set runs
+faster than a whole input) and ratios by a per-level history gain, both fitted on the training sources
+(``fit_budget.py --sampling``), as is the safety margin. Speed budgets take the highest-ratio measured level
+whose estimated whole-run CPU time (planning already spent included) fits with the margin; ratio budgets the
+fastest measured level whose corrected sample ratio reaches the budget. The whole input is then compressed as
+**one frame** at that level, with one correction at most: after the first 1/8 of the input, if the run is more
+than 15% slower than the rest needs, it ends the frame and continues at the best measured level that fits; for
+ratio budgets, if the first part's ratio shows that the input gets less history gain than fitted (homogeneous
+records get none) and the rest would fall short, it continues at the lowest level expected to reach what the
+rest needs. On small inputs (sampled whole) the chosen trial is the output. The record states the trials, the
+planning CPU time and the steady speed (planning left out).
 
 The earlier design, ``design="control"`` (used for decompression budgets and for streams of unknown size):
 levels are discrete, and the speed of a level on unseen data
@@ -699,9 +699,15 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
     fast = [lv for lv in LADDER if pred[lv]["speed"] * anchor * kf(lv) >= p.target_speed * (1 + margin)]
     start = max(fast, key=lambda v: (pred[v]["ratio"], -v)) if fast else LADDER[0]
     i = LADDER.index(start)
+    def slack(lv: int) -> float:  # budget time left / this level's estimated time with the margin
+        left = size / p.target_speed - (_cpu() - c0 + plan0)
+        return left / (size / (run(lv).speed * kf(lv)) * (1 + margin)) if not whole else 1.0
+
     run(LADDER[i])
     if fits(LADDER[i]):
-        while i + 1 < len(LADDER) and len(trials) < MAX_TRIALS:
+        # climb; past MAX_TRIALS only while the top level measured leaves 30% to spare (two more trials at most)
+        while i + 1 < len(LADDER) and (len(trials) < MAX_TRIALS or
+                                       (len(trials) < MAX_TRIALS + 2 and slack(LADDER[i]) >= 1.3)):
             run(LADDER[i + 1])
             if not fits(LADDER[i + 1]):
                 break
@@ -711,8 +717,10 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
             i -= 1
             if fits(LADDER[i]):
                 break
-    if max(trials) <= 5 and 1 not in trials and len(trials) < MAX_TRIALS + 1:
-        run(1)  # level 1 often out-compresses levels 2-4 (and is cheap to measure)
+    if max(trials) <= 5:  # levels 1 and 2 often out-compress levels 3-4 (and are cheap to measure)
+        for lv in (1, 2):
+            if lv not in trials and len(trials) < MAX_TRIALS + 2:
+                run(lv)
     # every level: measured where it ran, else scaled from the nearest measured level by the table (no further
     # trial: it would cost more time); the highest-ratio level that fits, planning paid
     spent = _cpu() - c0 + plan0

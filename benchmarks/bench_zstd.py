@@ -20,7 +20,10 @@ In one process, on 2 shared cores:
    come from those same-run timings.  Budgets: ``compress>=200MB/s``, compress
    at half the level-3 speed measured in the run, ``time<=2x:level3``,
    ``time<=5x:level3``, ``ratio>=`` level 9's ratio, ``decompress>=1GB/s`` and
-   decompress at level 3's decode speed.
+   decompress at level 3's decode speed.  Both designs run side by side
+   (``--designs plan,control``): ``plan`` (the default: decide once on a strided
+   sample, one frame) and ``control`` (the chunk-by-chunk controller); the
+   summary counts the goal with and without the planning time.
 4. **Typed mode** on the numeric columns against zstd 3/19, OpenZL (generic
    graph and delta graphs) and blosc2 (shuffle / delta+shuffle + zstd), one thread.
 
@@ -29,7 +32,7 @@ Speeds are absolute MB/s measured here, but compare only within the run
 ``zstd.md`` and ``zstd.png``.
 
 Command used for the committed results (about 8 minutes; the budget section
-alone, rerun with ``--only budget``, about 20 minutes on the shared machine)::
+alone, rerun with ``--only budget``, about 8 minutes on the shared machine)::
 
     nice -n 10 python benchmarks/bench_zstd.py --data ../shared/datasets/data
     nice -n 5 python benchmarks/bench_zstd.py --data ../shared/datasets/data --only budget

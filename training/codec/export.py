@@ -197,6 +197,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--model", default=DEFAULT_MODEL, help="model name (new weights need a new name)")
+    ap.add_argument("--schedule", default="", help="how the checkpoint was trained (resumed runs, learning rates)")
     args = ap.parse_args(argv)
     MODEL = args.model
     version = MODEL.rsplit("-v", 1)[-1]
@@ -278,6 +279,7 @@ def main(argv=None) -> int:
                 "data": data_list,
                 "steps": step,
                 "args": targs,
+                "schedule": args.schedule or "one run of training/codec/train.py with the args above",
                 "exported": datetime.date.today().isoformat(),
             },
             "results": "see benchmarks/results/learned.md",

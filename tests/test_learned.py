@@ -200,7 +200,10 @@ def test_perturbation_test_can_fail(stream):
         raw[:, M:] += 256 * 8
         raw[:, :M] += 256 * 3
         return raw
-    sym, img = _decode_with(stream, shift)
+    try:
+        sym, img = _decode_with(stream, shift)
+    except BitstreamError:  # the shifted entropy model can no longer read the stream: it was reached too
+        return
     assert not np.array_equal(sym, sym0) or not np.array_equal(img, img0)
 
 

@@ -794,6 +794,16 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         cobj = _warm(_cctx(level, p, checksum)).compressobj()
         run_cpu, run_in = 0.0, 0
         corrected = False
+
+        def switch(new: int, why: str) -> None:
+            """End the current frame and go on at level ``new`` in a new one."""
+            nonlocal cobj, written, level, frames
+            out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+            dst.write(out)
+            written += len(out)
+            moves.append(why)
+            level, frames = new, frames + 1
+            cobj = _warm(_cctx(level, p, checksum)).compressobj()
         while True:
             chunk = src.read(CHUNK)
             if not chunk:
@@ -829,13 +839,8 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
                     up = [v for v in LADDER if v > level and r_est(v) >= need_r * 1.01]
                     new = min(up) if up else 19
                     if new != level:
-                        out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-                        dst.write(out)
-                        written += len(out)
-                        moves.append(f"{read}: ratio so far {read / written:.3f} (history gain {g_obs:.3f}), the "
-                                     f"rest needs {need_r:.3f}: level {level} -> {new}")
-                        level, frames = new, frames + 1
-                        cobj = _warm(_cctx(level, p, checksum)).compressobj()
+                        switch(new, f"{read}: ratio so far {read / written:.3f} (history gain {g_obs:.3f}), the "
+                                    f"rest needs {need_r:.3f}: level {level} -> {new}")
             if not corrected and p.target_speed and 0 < check_at <= read < size:
                 corrected = True
                 # one correction, only when the run is clearly slower than the plan needs for the rest
@@ -849,13 +854,8 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
                     ok = [lv for lv, tr in trials.items() if tr.speed * scale >= need * 1.05]
                     new = max(ok, key=lambda v: (trials[v].ratio, -v)) if ok else level  # none would rescue it
                     if new != level:
-                        out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-                        dst.write(out)
-                        written += len(out)
-                        moves.append(f"{read}: measured {speed / 1e6:.0f} MB/s, needs {need / 1e6:.0f}: "
-                                     f"level {level} -> {new}")
-                        level, frames = new, frames + 1
-                        cobj = _warm(_cctx(level, p, checksum)).compressobj()
+                        switch(new, f"{read}: measured {speed / 1e6:.0f} MB/s, needs {need / 1e6:.0f}: "
+                                    f"level {level} -> {new}")
         out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
         dst.write(out)
         written += len(out)

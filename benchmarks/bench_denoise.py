@@ -92,29 +92,29 @@ def _mono(bytes_: np.ndarray, qual: np.ndarray):
     return np.array(keep_b), np.array(keep_q)
 
 
-def bd_rate(base: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
-    """Mean bytes difference (%) of ``test`` vs ``base`` at equal quality over the common range."""
+def _log_gap(base: list[tuple[float, float]], test: list[tuple[float, float]]) -> np.ndarray | None:
+    """log(bytes of ``test``) - log(bytes of ``base``) at equal quality on a grid over the common range
+    (None when the ranges overlap by less than half a point)."""
     b1, q1 = _mono(np.array([p[0] for p in base]), np.array([p[1] for p in base]))
     b2, q2 = _mono(np.array([p[0] for p in test]), np.array([p[1] for p in test]))
     lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
     if hi - lo < 0.5:
         return None
     grid = np.linspace(lo, hi, 200)
-    r1 = np.interp(grid, q1, np.log(b1))
-    r2 = np.interp(grid, q2, np.log(b2))
-    return float((np.exp(np.mean(r2 - r1)) - 1) * 100)
+    return np.interp(grid, q2, np.log(b2)) - np.interp(grid, q1, np.log(b1))
+
+
+def bd_rate(base: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """Mean bytes difference (%) of ``test`` vs ``base`` at equal quality over the common range."""
+    gap = _log_gap(base, test)
+    return None if gap is None else float((np.exp(np.mean(gap)) - 1) * 100)
 
 
 def worst_rate(base: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
     """Largest bytes difference (%) of ``test`` vs ``base`` at equal quality over the common range
     (<= 0: ``test`` never needs more bytes than ``base`` there)."""
-    b1, q1 = _mono(np.array([p[0] for p in base]), np.array([p[1] for p in base]))
-    b2, q2 = _mono(np.array([p[0] for p in test]), np.array([p[1] for p in test]))
-    lo, hi = max(q1.min(), q2.min()), min(q1.max(), q2.max())
-    if hi - lo < 0.5:
-        return None
-    grid = np.linspace(lo, hi, 200)
-    return float((np.exp(np.max(np.interp(grid, q2, np.log(b2)) - np.interp(grid, q1, np.log(b1)))) - 1) * 100)
+    gap = _log_gap(base, test)
+    return None if gap is None else float((np.exp(np.max(gap)) - 1) * 100)
 
 
 def bytes_at(c: list[tuple[int, float]], target: float) -> float | None:

@@ -458,21 +458,21 @@ class _Estimates:
     def _near(self, lv: int, d: dict[int, list[float]]) -> int | None:
         return min(d, key=lambda m: (abs(LADDER.index(m) - LADDER.index(lv)), -d[m][0])) if d else None
 
-    def speed(self, lv: int) -> float:
-        if lv in self.cpu:
-            return self.cpu[lv][0] / max(self.cpu[lv][1], 1e-18) * float(np.mean(self.probes))
-        m = self._near(lv, self.cpu)
+    def _estimate(self, lv: int, d: dict[int, list[float]], key: str, probe: float, eps: float) -> float:
+        """Measured (``d``, normalised by the mean ``probe``) at ``lv``, else scaled from the nearest measured
+        level by the table's ``key``, else the table itself."""
+        if lv in d:
+            return d[lv][0] / max(d[lv][1], eps) * probe
+        m = self._near(lv, d)
         if m is None:
-            return self.pred[lv]["speed"]
-        return self.speed(m) * self.pred[lv]["speed"] / self.pred[m]["speed"]
+            return self.pred[lv][key]
+        return self._estimate(m, d, key, probe, eps) * self.pred[lv][key] / self.pred[m][key]
+
+    def speed(self, lv: int) -> float:
+        return self._estimate(lv, self.cpu, "speed", float(np.mean(self.probes)) if self.probes else 1.0, 1e-18)
 
     def ratio(self, lv: int) -> float:
-        if lv in self.size:
-            return self.size[lv][0] / max(self.size[lv][1], 1e-9) * float(np.mean(self.pratios))
-        m = self._near(lv, self.size)
-        if m is None:
-            return self.pred[lv]["ratio"]
-        return self.ratio(m) * self.pred[lv]["ratio"] / self.pred[m]["ratio"]
+        return self._estimate(lv, self.size, "ratio", float(np.mean(self.pratios)) if self.pratios else 1.0, 1e-9)
 
 
 def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float, ran: int, target: float) -> int:

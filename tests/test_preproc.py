@@ -88,6 +88,18 @@ def test_content_guard_classes():
     f[disc] = np.stack([rng.integers(180, 230, disc.sum()), rng.integers(60, 110, disc.sum()),
                         rng.integers(20, 50, disc.sum())], 1)
     assert classify(f).label == "medical"
+    # stained-slide-like: brown and blue-violet cells on a pale background, no shadows
+    slide = np.full((256, 256, 3), (232, 230, 236), np.uint8)
+    for i, (cy, cx) in enumerate(rng.integers(10, 246, (120, 2))):
+        colour = (150, 95, 45) if i % 3 else (110, 120, 190)
+        slide[max(0, cy - 7):cy + 7, max(0, cx - 7):cx + 7] = colour
+    slide = np.clip(slide + rng.normal(0, 4, slide.shape), 0, 255).astype(np.uint8)
+    c = classify(slide)
+    assert c.label == "medical" and "stain" in c.reason, c
+    # the same scene with shadows (dark pixels) is not a slide
+    shadowed = slide.copy()
+    shadowed[:40] //= 6
+    assert classify(shadowed).label == "photo"
 
 
 # ---------------------------------------------------------------- model + inference

@@ -6,8 +6,11 @@ RGB image (pixel unshuffle) and, for context, at quarter resolution, conditioned
 on a per-channel noise level.  Large images are processed in tiles of ``tile``
 pixels plus a ``margin`` of context on each side (larger than the network's
 receptive radius, so tiling gives the same pixels as one pass, up to float
-rounding); only one tile's tensors are alive at a time, so memory stays bounded
-whatever the image size.
+rounding).  With ``threads=n`` the tiles run on ``n`` workers of one thread each
+(onnxruntime releases the GIL; on 2 cores this scales better than giving one
+tile two intra-op threads: 1.9x against 1.4x); an image smaller than ``n`` tiles
+is first cut into ``n`` strips.  At most ``n`` tiles' tensors are alive at a
+time, so memory stays bounded whatever the image size.
 
 Example
 -------
@@ -23,6 +26,8 @@ Example
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -71,7 +76,8 @@ def denoise_array(
     sigma : sequence of 3 floats
         Noise standard deviation of R, G, B in 8-bit units (the strength).
     threads : int, optional
-        onnxruntime intra-op threads (default: onnxruntime's choice).
+        Tiles run on this many workers of one onnxruntime thread each
+        (default: the number of CPU cores, at most 8).
     precision : {"fp32", "int8"}
         Which build of the model to run.
     tile : int
@@ -109,25 +115,42 @@ def denoise_array(
     if sig.size != 3 or not np.all(np.isfinite(sig)) or np.any(sig < 0):
         raise OptionError(f"sigma={sigma!r} must be three non-negative numbers")
     sig = np.minimum(sig, _MAX_SIGMA)[None, :]
-    sess = models.load(_model_name(precision), threads=threads)
+    workers = threads or min(8, os.cpu_count() or 1)
+    sess = models.load(_model_name(precision), threads=1)
     h, w = a.shape[:2]
     # the network works on 2x2 phases and a quarter-resolution path: pad the sizes to
     # multiples of 4 by replicating the last rows/columns
     hp, wp = -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN
     src = a if (hp, wp) == (h, w) else np.pad(a, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")
     out = np.empty((hp, wp, 3), np.uint8)
-    for y0 in range(0, hp, tile):
-        y1 = min(hp, y0 + tile)
+    th = tw = tile
+    if workers > 1 and -(-hp // th) * -(-wp // tw) < workers:
+        # fewer tiles than workers: cut the longer side into strips, one per worker
+        if hp >= wp:
+            th = max(_ALIGN, -(-hp // (workers * _ALIGN)) * _ALIGN)
+        else:
+            tw = max(_ALIGN, -(-wp // (workers * _ALIGN)) * _ALIGN)
+    jobs = [(y0, x0) for y0 in range(0, hp, th) for x0 in range(0, wp, tw)]
+
+    def run_tile(job: tuple[int, int]) -> None:
+        y0, x0 = job
+        y1, x1 = min(hp, y0 + th), min(wp, x0 + tw)
         ya, yb = max(0, y0 - margin), min(hp, y1 + margin)
-        for x0 in range(0, wp, tile):
-            x1 = min(wp, x0 + tile)
-            xa, xb = max(0, x0 - margin), min(wp, x1 + margin)
-            x = src[ya:yb, xa:xb].astype(np.float32)
-            x *= 1.0 / 255.0
-            x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-            y = sess.run(None, {"x": x, "sigma": sig})[0][0]
-            y = y[:, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
-            y = y.transpose(1, 2, 0) * 255.0 + 0.5
-            np.clip(y, 0, 255, out=y)
-            out[y0:y1, x0:x1] = y.astype(np.uint8)
+        xa, xb = max(0, x0 - margin), min(wp, x1 + margin)
+        x = src[ya:yb, xa:xb].astype(np.float32)
+        x *= 1.0 / 255.0
+        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        y = sess.run(None, {"x": x, "sigma": sig})[0][0]
+        y = y[:, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
+        y = y.transpose(1, 2, 0) * 255.0 + 0.5
+        np.clip(y, 0, 255, out=y)
+        out[y0:y1, x0:x1] = y.astype(np.uint8)
+
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            run_tile(job)
+    else:
+        with ThreadPoolExecutor(min(workers, len(jobs)), thread_name_prefix="precodec-denoise") as ex:
+            for _ in ex.map(run_tile, jobs):  # re-raises a worker's exception
+                pass
     return out[:h, :w] if (hp, wp) != (h, w) else out

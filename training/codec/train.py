@@ -62,6 +62,54 @@ def batch(imgs, rng: np.random.Generator, bs: int, size: int) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def widen_state(old: dict, new: dict, gen: torch.Generator) -> dict:
+    """Copy a trained state into a model with more latent channels M (same N).
+
+    The wider model starts almost where the old one was: new latent
+    channels come out of the analysis and enter the synthesis with small random
+    weights (a tenth of the old weights' spread: zero would leave them without a
+    gradient) and the hyper-analysis through zero weights; the hyper-synthesis
+    predicts mean 0 and the old channels' mean log-scale for them; new hidden
+    channels of the hyper-synthesis start random but feed the output through
+    zero weights (so they are alive, not dead ReLUs).  Training then learns to
+    use the new channels.
+    """
+    out = {k: v.clone() for k, v in new.items()}
+    mo = old["g_a.6.weight"].shape[0]
+    mn = new["g_a.6.weight"].shape[0]
+    ho, hn = old["h_s.2.weight"].shape[1], new["h_s.2.weight"].shape[1]
+    for k, v in old.items():
+        if out[k].shape == v.shape:
+            out[k] = v.clone()
+    w = old["g_a.6.weight"]
+    out["g_a.6.weight"][:mo] = w
+    out["g_a.6.weight"][mo:] = torch.randn(out["g_a.6.weight"][mo:].shape, generator=gen) * 0.1 * w.std()
+    out["g_a.6.bias"][:mo] = old["g_a.6.bias"]
+    out["g_a.6.bias"][mo:] = 0
+    w = old["g_s.0.weight"]  # ConvTranspose: (in=M, out=N, k, k); small, not zero, so gradients reach y
+    out["g_s.0.weight"][:mo] = w
+    out["g_s.0.weight"][mo:] = torch.randn(out["g_s.0.weight"][mo:].shape, generator=gen) * 0.1 * w.std()
+    out["h_a.0.weight"].zero_()
+    out["h_a.0.weight"][:, :mo] = old["h_a.0.weight"]
+    w = old["h_s.2.weight"]  # ConvTranspose: (in=N, out=hidden, k, k)
+    out["h_s.2.weight"][:, :ho] = w
+    out["h_s.2.weight"][:, ho:] = torch.randn(out["h_s.2.weight"][:, ho:].shape, generator=gen) * w.std()
+    out["h_s.2.bias"][:ho] = old["h_s.2.bias"]
+    out["h_s.2.bias"][ho:] = old["h_s.2.bias"].mean()
+    w, b = old["h_s.4.weight"], old["h_s.4.bias"]  # (2*M, hidden, 1, 1): means then log-scales
+    out["h_s.4.weight"].zero_()
+    out["h_s.4.bias"].zero_()
+    out["h_s.4.weight"][:mo, :ho] = w[:mo]
+    out["h_s.4.weight"][mn:mn + mo, :ho] = w[mo:]
+    out["h_s.4.bias"][:mo] = b[:mo]
+    out["h_s.4.bias"][mn:mn + mo] = b[mo:]
+    out["h_s.4.bias"][mn + mo:] = b[mo:].mean()
+    for k in ("log_gain", "log_igain"):
+        out[k][:, :mo] = old[k]
+        out[k][:, mo:] = old[k].mean(1, keepdim=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -77,6 +125,10 @@ def main(argv=None) -> int:
     ap.add_argument("--M", type=int, default=64)
     ap.add_argument("--decay-at", type=float, default=0.8,
                     help="fraction of --minutes after which the learning rate drops to lr/4")
+    ap.add_argument("--widen-from", type=Path, default=None,
+                    help="start a new run (no last.pt in --run) from this checkpoint of a model with fewer "
+                         "latent channels: its weights are kept and the new channels start switched off "
+                         "(see widen_state)")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -91,6 +143,12 @@ def main(argv=None) -> int:
     step = 0
     ck = args.run / "last.pt"
     rng = np.random.default_rng(args.seed)
+    if not ck.exists() and args.widen_from is not None:
+        old = torch.load(args.widen_from, weights_only=False)
+        gen = torch.Generator().manual_seed(args.seed)
+        model.load_state_dict(widen_state(old["model"], model.state_dict(), gen))
+        step = int(old["step"])
+        print(f"widened {args.widen_from} (step {step}) to M={args.M}", flush=True)
     if ck.exists():
         state = torch.load(ck, weights_only=False)
         model.load_state_dict(state["model"])

@@ -81,6 +81,14 @@ def test_out_of_distribution_content_falls_back():
     assert r.record.fallback and r.record.strategy == "bisect" and r.record.ood
     assert "unlike the training data" in r.record.reason
     assert r.quality["ssimulacra2"] >= 80
+    # no 4:2:0 guess for it: full-resolution chroma on the strongest encoder the space allows
+    from precodec.pipeline import OOD_CONFIGS
+
+    assert r.record.config in OOD_CONFIGS["jpeg"] and r.record.config != "jpeg:420"
+    assert any("full-resolution chroma" in n for n in r.record.notes)
+    # a space without 4:4:4 keeps the usual setting
+    r420 = precodec.optimize(img, format="jpeg", target="ssimulacra2:80", params={"subsampling": "4:2:0"})
+    assert r420.record.config.endswith(":420") and r420.record.ood
 
 
 def test_format_choice_returns_smallest_allowed():
@@ -148,7 +156,8 @@ def test_bad_targets_rejected(target):
         precodec.optimize(_sample(), target=target)
 
 
-def test_fallback_escalates_to_444_when_420_cannot_reach():
+def test_fallback_escalates_to_444_when_420_cannot_reach(monkeypatch):
+    monkeypatch.setenv("PRECODEC_DISABLE", "1")  # the plain path (an ood image would start at 4:4:4 anyway)
     img = np.full((96, 128, 3), 255, np.uint8)
     img[::6, :] = (255, 0, 0)
     img[:, ::8] = (0, 0, 255)

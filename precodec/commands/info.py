@@ -24,11 +24,19 @@ def collect() -> dict[str, Any]:
     from .._version import __version__
     from ..plugins import codec_info
 
+    def _dist_version(mod: str) -> str:  # modules without __version__ (constriction): the installed distribution's
+        from importlib import metadata
+
+        try:
+            return metadata.version({"cv2": "opencv-python-headless"}.get(mod, mod))
+        except metadata.PackageNotFoundError:
+            return "?"
+
     libs: dict[str, str] = {"python": platform.python_version(), "numpy": numpy.__version__, "pillow": PIL.__version__}
     for mod in ("cv2", "onnxruntime", "zstandard", "constriction"):
         try:
             m = __import__(mod)
-            libs[mod] = getattr(m, "__version__", "?")
+            libs[mod] = getattr(m, "__version__", None) or _dist_version(mod)
         except ImportError:
             libs[mod] = "not installed"
     model_rows = []

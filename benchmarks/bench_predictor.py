@@ -355,6 +355,11 @@ def markdown(summary: list[dict], args, command: str) -> str:
               "The verify-and-correct constants of the learned path (`precodec.tuners.search.SEARCH_SETTINGS`) were "
               "tuned by `training/predictor/tune_search.py` on out-of-fold predictions of the training images "
               "(`training/predictor/train.py --oof 5`); nothing was tuned on this set."]
+    if args.set == "ood-dev":
+        lines += ["", "One choice was made on this set, which is the development set for content unlike photos: the "
+                  "bisection configuration for images the predictor flags as unlike its training data "
+                  "(`precodec.pipeline.OOD_CONFIGS`: mozjpeg 4:4:4, else libjpeg-turbo progressive 4:4:4, instead of "
+                  "4:2:0).  No Kodak image is flagged, so the Kodak results do not depend on it."]
     return "\n".join(lines) + "\n"
 
 

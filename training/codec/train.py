@@ -129,6 +129,12 @@ def main(argv=None) -> int:
                     help="start a new run (no last.pt in --run) from this checkpoint of a model with fewer "
                          "latent channels: its weights are kept and the new channels start switched off "
                          "(see widen_state)")
+    ap.add_argument("--new-channels-from", type=int, default=0,
+                    help="latent channels from this index on are new (after --widen-from): their rate is "
+                         "weighted by 0.05 until step --new-rate-until, then ramped to 1 by --new-rate-ramp-until, "
+                         "so they become useful before the rate term can switch them off")
+    ap.add_argument("--new-rate-until", type=int, default=0)
+    ap.add_argument("--new-rate-ramp-until", type=int, default=0)
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -182,10 +188,19 @@ def main(argv=None) -> int:
         r = torch.from_numpy(rng.integers(0, len(LAMBDAS), args.batch))
         x_hat, y_lik, z_lik = model(x, r)
         npx = x.shape[2] * x.shape[3]
-        bits = -(torch.log2(y_lik.clamp_min(1e-9)).sum((1, 2, 3)) + torch.log2(z_lik.clamp_min(1e-9)).sum((1, 2, 3)))
+        ybits = -torch.log2(y_lik.clamp_min(1e-9))
+        zbits = -torch.log2(z_lik.clamp_min(1e-9)).sum((1, 2, 3))
+        bits = ybits.sum((1, 2, 3)) + zbits
         bpp = bits / npx
+        k0 = args.new_channels_from
+        if k0 and step < args.new_rate_ramp_until:
+            w = 0.05 + 0.95 * min(1.0, max(0.0, (step - args.new_rate_until)
+                                           / max(1, args.new_rate_ramp_until - args.new_rate_until)))
+            bits_w = ybits[:, :k0].sum((1, 2, 3)) + w * ybits[:, k0:].sum((1, 2, 3)) + zbits
+        else:
+            bits_w = bits
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
-        loss = (lambdas[r] * 255.0**2 * mse + bpp).mean()
+        loss = (lambdas[r] * 255.0**2 * mse + bits_w / npx).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -215,20 +215,24 @@ def test_header_layout(stream):
     assert struct.unpack(">H", stream[5:7])[0] == {v: k for k, v in container.MODEL_IDS.items()}[learned.DEFAULT_MODEL]
     # frozen: never renumbered, never reused
     assert container.MODEL_IDS[1] == "learned-hp48-v1"
-    assert container.MODEL_IDS[2] == "learned-hp48-v2" == learned.DEFAULT_MODEL
+    assert container.MODEL_IDS[2] == "learned-hp48-v2"
+    assert container.MODEL_IDS[3] == "learned-hp48-v3" == learned.DEFAULT_MODEL
 
 
-def test_streams_of_the_older_shipped_model_still_decode():
-    """Streams written by learned-hp48-v1 (precodec 0.1) decode with v1's weights, not the default's."""
+@pytest.mark.parametrize("old_id", [1, 2])
+def test_streams_of_older_shipped_models_still_decode(old_id):
+    """Streams written by an older shipped model decode with that model's weights, not the default's."""
     yy, xx = np.mgrid[0:40, 0:56]
     rgb = np.stack([xx * 4, yy * 5, 120 + 60 * np.sin(xx / 6.0)], axis=2).clip(0, 255).astype(np.uint8)
-    old = learned._runtime.get_model("learned-hp48-v1")
+    name = container.MODEL_IDS[old_id]
+    old = learned._runtime.get_model(name)
     assert old.name != learned.DEFAULT_MODEL
-    v1 = learned._encode_array(rgb, "RGB", 2, old)
-    v2 = learned.encode(rgb, rate=2)
-    assert struct.unpack(">H", v1[5:7])[0] == 1 and struct.unpack(">H", v2[5:7])[0] == 2
-    assert learned.stream_info(v1)["model"] == "learned-hp48-v1"
-    a1, a2 = np.asarray(learned.decode(v1)), np.asarray(learned.decode(v2))
+    s_old = learned._encode_array(rgb, "RGB", 2, old)
+    s_new = learned.encode(rgb, rate=2)
+    new_id = {v: k for k, v in container.MODEL_IDS.items()}[learned.DEFAULT_MODEL]
+    assert struct.unpack(">H", s_old[5:7])[0] == old_id and struct.unpack(">H", s_new[5:7])[0] == new_id
+    assert learned.stream_info(s_old)["model"] == name
+    a1, a2 = np.asarray(learned.decode(s_old)), np.asarray(learned.decode(s_new))
     assert a1.shape == a2.shape == rgb.shape
     # each decodes to something close to the input (a model mix-up gives garbage)
     for a in (a1, a2):

@@ -61,7 +61,7 @@ __all__ = [
 
 #: the model new streams are written with; streams of every model in
 #: ``container.MODEL_IDS`` that ships with this precodec still decode
-DEFAULT_MODEL = "learned-hp48-v2"
+DEFAULT_MODEL = "learned-hp48-v3"
 RATE_POINTS = 6
 DEFAULT_RATE = 3
 _MODEL_ID = {v: k for k, v in container.MODEL_IDS.items()}

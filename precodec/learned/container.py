@@ -43,6 +43,7 @@ FORMAT_VERSION = 1
 MODEL_IDS: dict[int, str] = {
     1: "learned-hp48-v1",
     2: "learned-hp48-v2",
+    3: "learned-hp48-v3",
 }
 MODES = ("L", "RGB")
 MAX_SIDE = 65535

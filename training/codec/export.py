@@ -4,7 +4,7 @@
 
 writes ``precodec/models/<model>-{analysis,synthesis,hyper-analysis,hyper-synthesis}.onnx``
 and one manifest ``.json`` beside each (``--model``, default the newest name,
-``learned-hp48-v2``).  A model name, once shipped, is never re-exported with
+``learned-hp48-v3``).  A model name, once shipped, is never re-exported with
 other weights: new weights get a new name and a new id in the frozen table
 ``precodec.learned.container.MODEL_IDS``, so old streams keep decoding.
 
@@ -47,7 +47,7 @@ from train import DEFAULT_DATA, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "precodec" / "models"
-DEFAULT_MODEL = "learned-hp48-v2"  # default --model
+DEFAULT_MODEL = "learned-hp48-v3"  # default --model
 AMAX = 4095  # hidden activations of the fixed-point hyper-synthesis: integers in [0, AMAX]
 ACC_LIMIT = 2**23  # bound on every accumulator magnitude (exact in float32 below 2^24)
 OUT_FRAC = 8  # outputs in units of 2^-8

@@ -376,6 +376,10 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
     L = [f"# Denoiser benchmark\n", f"Command: `{cmd}`  ", f"Run: {res['date']}, {res['machine']}; "
          f"{res['runtime_s']:.0f} s.  Kodak images for the curves: {res['kodak_images']} "
          f"({len(res['kodak_images'])} of 24, evenly spaced)." , ""]
+    if res.get("kept"):
+        k = res["kept"]
+        L[-1:-1] = [f"Parts kept from an earlier run ({k['from_date']}), not rerun: {', '.join(k['parts'])}; "
+                    f"they were made by `{k['from_command']}`."]
     L.append("## Noisy Kodak: SSIMULACRA2 against the clean original (JPEG, libjpeg via Pillow, 4:2:0)\n")
     L.append("| sigma | method | best quality (mean) | BD-rate vs plain | BD-rate vs NLM | images reaching 70 "
              "| mean bytes at 70 | images reaching 80 | mean bytes at 80 | unencoded score |")
@@ -453,6 +457,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", type=int, default=8, help="Kodak images for the curves (evenly spaced)")
     ap.add_argument("--name", default="denoise")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: curves,auto,ood,speed,memory")
+    ap.add_argument("--keep", default="",
+                    help="comma list of parts (curves,auto,ood,speed,memory) not rerun but kept from the earlier "
+                         "JSON of the same --name; the output names the command that made them")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite the Markdown table and the plot from the JSON of an earlier run")
     args = ap.parse_args(argv)
@@ -462,6 +469,11 @@ def main(argv: list[str] | None = None) -> None:
         write_md(res, OUT / f"{args.name}.md", res["command"])
         return
     skip = set(filter(None, args.skip.split(",")))
+    keep = set(filter(None, args.keep.split(",")))
+    parts = {"curves", "auto", "ood", "speed", "memory"}
+    if keep - parts or skip - parts:
+        raise SystemExit(f"unknown part in --skip/--keep: {sorted((keep | skip) - parts)}")
+    old = json.loads((OUT / f"{args.name}.json").read_text()) if keep else {}
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)  # noqa: E731
     import onnxruntime
@@ -481,11 +493,25 @@ def main(argv: list[str] | None = None) -> None:
     import cv2
 
     res["versions"]["opencv"] = cv2.__version__
-    res["curves"] = bench_curves(files, log) if "curves" not in skip else {}
-    res["auto_clean_kodak"] = bench_auto_clean_kodak(log) if "auto" not in skip else {}
-    res["ood"] = bench_ood(log) if "ood" not in skip else {}
-    res["speed"] = bench_speed(log) if "speed" not in skip else {}
-    res["memory"] = bench_memory(log) if "memory" not in skip else {"error": "skipped"}
+    key = {"curves": "curves", "auto": "auto_clean_kodak", "ood": "ood", "speed": "speed", "memory": "memory"}
+    if keep:
+        prev = old.get("kept", {})
+        # parts the earlier run had itself kept come from the run before it
+        src = prev if set(prev.get("parts", [])) >= keep else {"from_command": old["command"], "from_date": old["date"]}
+        res["kept"] = {"parts": sorted(keep), "from_command": src["from_command"], "from_date": src["from_date"]}
+        res["kodak_images"] = old["kodak_images"]
+        for part in keep:
+            res[key[part]] = old[key[part]]
+    if "curves" not in keep:
+        res["curves"] = bench_curves(files, log) if "curves" not in skip else {}
+    if "auto" not in keep:
+        res["auto_clean_kodak"] = bench_auto_clean_kodak(log) if "auto" not in skip else {}
+    if "ood" not in keep:
+        res["ood"] = bench_ood(log) if "ood" not in skip else {}
+    if "speed" not in keep:
+        res["speed"] = bench_speed(log) if "speed" not in skip else {}
+    if "memory" not in keep:
+        res["memory"] = bench_memory(log) if "memory" not in skip else {"error": "skipped"}
     res["runtime_s"] = time.time() - t0
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.name}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")

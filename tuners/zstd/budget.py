@@ -414,6 +414,23 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
                 reason="best level predicted to fit the speed budget with a margin; measured and corrected as it goes")
 
 
+
+def _run_record(p: "Plan", *, by_level: dict, moves: list, frames: int, step: int, read: int, written: int,
+                ratio: float, met: bool | None, cpu: float, elapsed: float, c_plan: float,
+                candidates: bool) -> dict[str, Any]:
+    """The decision record of a budget run (shared by both designs)."""
+    plan = {"level": p.level, "long_distance": p.long_distance, "window_log": p.window_log, "store": p.store,
+            "target_speed_MBps": round(p.target_speed / 1e6, 2) if p.target_speed else None,
+            "target_ratio": p.target_ratio or None, "features": p.features, "predicted": p.predicted}
+    if candidates:
+        plan["candidates"] = p.candidates
+    plan["reason"] = p.reason
+    return {"mode": "budget", "budget": p.budget, "plan": plan,
+            "levels_used": {str(k): v for k, v in sorted(by_level.items())}, "moves": moves, "frames": frames,
+            "step": step, "read": read, "written": written, "ratio": ratio, "budget_met": met,
+            "cpu_seconds": cpu, "seconds": elapsed, "speed_MBps": read / max(cpu, 1e-9) / 1e6,
+            "wall_speed_MBps": read / max(elapsed, 1e-9) / 1e6, "plan_cpu_seconds": c_plan}
+
 def _cctx(level: int, p: Plan, checksum: bool) -> zstandard.ZstdCompressor:
     kw: dict[str, Any] = {"write_checksum": checksum}
     if p.long_distance:
@@ -869,29 +886,11 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         met = ratio >= p.target_ratio
     elif p.target_speed:
         met = speed >= p.target_speed * 0.95
-    return {
-        "mode": "budget",
-        "design": "plan-once",
-        "budget": p.budget,
-        "plan": {"level": p.level, "long_distance": p.long_distance, "window_log": p.window_log, "store": p.store,
-                 "target_speed_MBps": round(p.target_speed / 1e6, 2) if p.target_speed else None,
-                 "target_ratio": p.target_ratio or None, "features": p.features, "predicted": p.predicted,
-                 "candidates": p.candidates, "reason": p.reason},
-        "levels_used": {str(k): v for k, v in sorted(by_level.items())},
-        "moves": moves,
-        "frames": frames,
-        "step": CHUNK,
-        "read": read,
-        "written": written,
-        "ratio": ratio,
-        "budget_met": met,
-        "cpu_seconds": cpu,
-        "seconds": elapsed,
-        "speed_MBps": speed / 1e6,
-        "steady_speed_MBps": steady / 1e6,
-        "wall_speed_MBps": read / max(elapsed, 1e-9) / 1e6,
-        "plan_cpu_seconds": c_plan,
-    }
+    rec = _run_record(p, by_level=by_level, moves=moves, frames=frames, step=CHUNK, read=read, written=written,
+                      ratio=ratio, met=met, cpu=cpu, elapsed=elapsed, c_plan=c_plan, candidates=True)
+    rec["design"] = "plan-once"
+    rec["steady_speed_MBps"] = steady / 1e6
+    return rec
 
 
 def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int = -1, checksum: bool = True,
@@ -1065,27 +1064,8 @@ def compress_budget(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: i
         met = speed >= p.target_speed * 0.95
     elif p.target_dspeed and dec_bytes:
         met = dec_bytes / max(dec_cpu, 1e-9) >= p.target_dspeed * 0.95
-    rec = {
-        "mode": "budget",
-        "budget": p.budget,
-        "plan": {"level": p.level, "long_distance": p.long_distance, "window_log": p.window_log, "store": p.store,
-                 "target_speed_MBps": round(p.target_speed / 1e6, 2) if p.target_speed else None,
-                 "target_ratio": p.target_ratio or None, "features": p.features, "predicted": p.predicted,
-                 "reason": p.reason},
-        "levels_used": {str(k): v for k, v in sorted(by_level.items())},
-        "moves": moves,
-        "frames": frames,
-        "step": step,
-        "read": read,
-        "written": written,
-        "ratio": ratio,
-        "budget_met": met,
-        "cpu_seconds": cpu,
-        "seconds": elapsed,
-        "speed_MBps": speed / 1e6,
-        "wall_speed_MBps": read / max(elapsed, 1e-9) / 1e6,
-        "plan_cpu_seconds": c_plan,
-    }
+    rec = _run_record(p, by_level=by_level, moves=moves, frames=frames, step=step, read=read, written=written,
+                      ratio=ratio, met=met, cpu=cpu, elapsed=elapsed, c_plan=c_plan, candidates=False)
     if dec_bytes:
         rec["decompress_MBps"] = dec_bytes / max(dec_cpu, 1e-9) / 1e6
     return rec

@@ -8,7 +8,7 @@ pixels plus a ``margin`` of context on each side (larger than the network's
 receptive radius, so tiling gives the same pixels as one pass, up to float
 rounding).  With ``threads=n`` the tiles run on ``n`` workers of one thread each
 (onnxruntime releases the GIL; on 2 cores this scales better than giving one
-tile two intra-op threads: 1.9x against 1.4x); an image smaller than ``n`` tiles
+tile two intra-op threads: 1.8x against 1.4x, int8); an image smaller than ``n`` tiles
 is first cut into ``n`` strips.  At most ``n`` tiles' tensors are alive at a
 time, so memory stays bounded whatever the image size.
 

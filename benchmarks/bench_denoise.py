@@ -376,10 +376,9 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
     L = [f"# Denoiser benchmark\n", f"Command: `{cmd}`  ", f"Run: {res['date']}, {res['machine']}; "
          f"{res['runtime_s']:.0f} s.  Kodak images for the curves: {res['kodak_images']} "
          f"({len(res['kodak_images'])} of 24, evenly spaced)." , ""]
-    if res.get("kept"):
-        k = res["kept"]
-        L[-1:-1] = [f"Parts kept from an earlier run ({k['from_date']}), not rerun: {', '.join(k['parts'])}; "
-                    f"they were made by `{k['from_command']}`."]
+    for part, src in res.get("kept", {}).items():
+        L.insert(-1, f"Part `{part}` is kept from an earlier run, not rerun: made {src['date']} by "
+                     f"`{src['command']}`.  ")
     L.append("## Noisy Kodak: SSIMULACRA2 against the clean original (JPEG, libjpeg via Pillow, 4:2:0)\n")
     L.append("| sigma | method | best quality (mean) | BD-rate vs plain | BD-rate vs NLM | images reaching 70 "
              "| mean bytes at 70 | images reaching 80 | mean bytes at 80 | unencoded score |")
@@ -470,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     keep = set(filter(None, args.keep.split(",")))
-    parts = {"curves", "auto", "ood", "speed", "memory"}
+    parts = {"curves", "auto", "ood", "speed", "memory"}  # the steps table below
     if keep - parts or skip - parts:
         raise SystemExit(f"unknown part in --skip/--keep: {sorted((keep | skip) - parts)}")
     old = json.loads((OUT / f"{args.name}.json").read_text()) if keep else {}
@@ -493,25 +492,19 @@ def main(argv: list[str] | None = None) -> None:
     import cv2
 
     res["versions"]["opencv"] = cv2.__version__
-    key = {"curves": "curves", "auto": "auto_clean_kodak", "ood": "ood", "speed": "speed", "memory": "memory"}
+    # part -> (result key, how to run it, what a skipped part records)
+    steps = {"curves": ("curves", lambda: bench_curves(files, log), {}),
+             "auto": ("auto_clean_kodak", lambda: bench_auto_clean_kodak(log), {}),
+             "ood": ("ood", lambda: bench_ood(log), {}),
+             "speed": ("speed", lambda: bench_speed(log), {}),
+             "memory": ("memory", lambda: bench_memory(log), {"error": "skipped"})}
     if keep:
-        prev = old.get("kept", {})
-        # parts the earlier run had itself kept come from the run before it
-        src = prev if set(prev.get("parts", [])) >= keep else {"from_command": old["command"], "from_date": old["date"]}
-        res["kept"] = {"parts": sorted(keep), "from_command": src["from_command"], "from_date": src["from_date"]}
+        # per kept part, the run that made it (a part the earlier run had itself kept keeps its source)
+        made_by = {"command": old["command"], "date": old["date"]}
+        res["kept"] = {part: old.get("kept", {}).get(part, made_by) for part in sorted(keep)}
         res["kodak_images"] = old["kodak_images"]
-        for part in keep:
-            res[key[part]] = old[key[part]]
-    if "curves" not in keep:
-        res["curves"] = bench_curves(files, log) if "curves" not in skip else {}
-    if "auto" not in keep:
-        res["auto_clean_kodak"] = bench_auto_clean_kodak(log) if "auto" not in skip else {}
-    if "ood" not in keep:
-        res["ood"] = bench_ood(log) if "ood" not in skip else {}
-    if "speed" not in keep:
-        res["speed"] = bench_speed(log) if "speed" not in skip else {}
-    if "memory" not in keep:
-        res["memory"] = bench_memory(log) if "memory" not in skip else {"error": "skipped"}
+    for part, (key, run, skipped) in steps.items():
+        res[key] = old[key] if part in keep else skipped if part in skip else run()
     res["runtime_s"] = time.time() - t0
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.name}.json").write_text(json.dumps(res, indent=1, default=float) + "\n")

@@ -440,10 +440,10 @@ def _with_target(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, li
 
 
 #: bisection configuration for content the predictor flags as unlike its training data, in order of
-#: preference (the first one the parameter space allows).  On ood-dev (41 screenshots, schematics,
-#: pixel art and medical images; the 33 flagged ones) against bisection of 4:2:0: mozjpeg 4:4:4 is
-#: 10%/12% smaller at targets 70/80, libjpeg-turbo progressive 4:4:4 0%/13% (turbo alone: 4:4:4
-#: progressive is never worse in total, and 4:2:0 cannot reach target 80 on many of them).
+#: preference (the first one the parameter space allows).  On ood-dev's 33 flagged images (screenshots,
+#: schematics, pixel art, medical), from the per-configuration oracle of the earlier
+#: benchmarks/results/predictor_ood_dev.json run, against bisection of 4:2:0 (with its escalation):
+#: mozjpeg 4:4:4 -10.3%/-12.4% bytes at targets 70/80, libjpeg-turbo progressive 4:4:4 +0.3%/-12.6%.
 OOD_CONFIGS: dict[str, tuple[str, ...]] = {"jpeg": ("mozjpeg:444", "jpeg:444p", "jpeg:444")}
 
 

@@ -58,8 +58,9 @@ RED_HUE = 0.85             # share of non-dark pixels with a red-orange hue (fun
 # or yellow; measured on the blurred copy, so sensor noise (sigma 15 tested) changes
 # nothing.  The ood-dev slide: luma_p1 75, pale 0.37, stain 1.00, colour 0.61.  No
 # training or Kodak photo passes; the closest each fail one test: bsds_train_109034
-# (luma_p1 50), bsds_test_157087 (stain 0.87), bsds_test_104010 (pale 0.003).  A false "medical" only costs the denoiser's gain; a missed slide risks
-# structure, so the rule errs towards medical.
+# (luma_p1 50), bsds_test_157087 (stain 0.87), bsds_test_104010 (pale 0.003).  A false
+# "medical" only costs the denoiser's gain; a missed slide risks structure, so the rule
+# errs towards medical.
 SLIDE_LUMA_P1 = 60.0       # 1st percentile of luma (8-bit) at least this (no shadows)
 SLIDE_PALE = 0.20          # share of bright, unsaturated (background) pixels
 SLIDE_STAIN = 0.97         # share of coloured pixels with a stain hue (outside 50-190 degrees)
@@ -165,12 +166,13 @@ def content_features(image: np.ndarray, *, max_pixels: int = 262_144) -> dict[st
     r, g, b = ai[..., 0], ai[..., 1], ai[..., 2]
     red = (r > g + 20) & (g >= b - 5) & nondark
     sat = np.where(mx > 0, chroma / np.maximum(mx, 1), 0)
+    # stained-slide features on the blurred copy, so that sensor noise neither invents dark
+    # pixels nor scatters the hues of the pale background
     hsv = cv2.cvtColor(blur, cv2.COLOR_RGB2HSV_FULL)
     hue = hsv[..., 0].astype(np.int32) * 360 // 256
     coloured = (hsv[..., 1] > 30) & (hsv[..., 2] > 30)
     pale = (hsv[..., 2] > 190) & (hsv[..., 1] < 40)
     stain = ((hue < 50) | (hue >= 190)) & coloured
-    # on the blurred copy, so that sensor noise does not invent dark pixels
     bl = blur.astype(np.int32)
     luma = (299 * bl[..., 0] + 587 * bl[..., 1] + 114 * bl[..., 2]) // 1000
     return {

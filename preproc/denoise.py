@@ -9,7 +9,7 @@ receptive radius, so tiling gives the same pixels as one pass, up to float
 rounding).  With ``threads=n`` the tiles run on ``n`` workers of one thread each
 (onnxruntime releases the GIL; on 2 cores this scales better than giving one
 tile two intra-op threads: 1.8x against 1.4x, int8); an image smaller than ``n`` tiles
-is first cut into ``n`` strips.  At most ``n`` tiles' tensors are alive at a
+is first cut into up to ``n`` strips (none thinner than four margins).  At most ``n`` tiles' tensors are alive at a
 time, so memory stays bounded whatever the image size.
 
 Example
@@ -127,11 +127,13 @@ def denoise_array(
     out = np.empty((hp, wp, 3), np.uint8)
     th = tw = tile
     if workers > 1 and -(-hp // th) * -(-wp // tw) < workers:
-        # fewer tiles than workers: cut the longer side into strips, one per worker
+        # fewer tiles than workers: cut the longer side into strips, one per worker, but none thinner
+        # than 4 margins (thinner strips would spend more on context than they save)
+        least = max(_ALIGN, 4 * margin)
         if hp >= wp:
-            th = max(_ALIGN, -(-hp // (workers * _ALIGN)) * _ALIGN)
+            th = min(th, max(least, -(-hp // (workers * _ALIGN)) * _ALIGN))
         else:
-            tw = max(_ALIGN, -(-wp // (workers * _ALIGN)) * _ALIGN)
+            tw = min(tw, max(least, -(-wp // (workers * _ALIGN)) * _ALIGN))
     jobs = [(y0, x0) for y0 in range(0, hp, th) for x0 in range(0, wp, tw)]
 
     def run_tile(job: tuple[int, int]) -> None:

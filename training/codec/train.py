@@ -77,7 +77,7 @@ def widen_state(old: dict, new: dict, gen: torch.Generator) -> dict:
     out = {k: v.clone() for k, v in new.items()}
     mo = old["g_a.6.weight"].shape[0]
     mn = new["g_a.6.weight"].shape[0]
-    ho, hn = old["h_s.2.weight"].shape[1], new["h_s.2.weight"].shape[1]
+    ho = old["h_s.2.weight"].shape[1]
     for k, v in old.items():
         if out[k].shape == v.shape:
             out[k] = v.clone()
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                     help="fraction of --minutes after which the learning rate drops to lr/4")
     ap.add_argument("--widen-from", type=Path, default=None,
                     help="start a new run (no last.pt in --run) from this checkpoint of a model with fewer "
-                         "latent channels: its weights are kept and the new channels start switched off "
+                         "latent channels: its weights are kept and the new channels start with small weights "
                          "(see widen_state)")
     ap.add_argument("--new-channels-from", type=int, default=0,
                     help="latent channels from this index on are new (after --widen-from): their rate is "

@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nh", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run", default=str(RUN_DIR))
+    ap.add_argument("--init-from", default=None,
+                    help="start a new run from the model weights of this checkpoint (fresh optimizer and "
+                         "schedule; ignored when the run already has a checkpoint to resume)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--p-small", type=float, default=0.3,
                     help="share of patches cut from 2x area-downscaled images: cleaner targets (BSDS carries "
@@ -204,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_rng_state(state["torch_rng"])
         history = state.get("history", [])
         print(f"resumed at step {step}", flush=True)
+    elif args.init_from:
+        model.load_state_dict(torch.load(args.init_from, weights_only=False)["model"])
+        print(f"initialised from {args.init_from}", flush=True)
     print(f"params {n_params(model)} macs/px {macs_per_pixel(model):.0f}", flush=True)
     train_ims = load_images(read_list("train"))
     small = [cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2), interpolation=cv2.INTER_AREA)

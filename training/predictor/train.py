@@ -35,16 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 LABELS = ROOT / "training" / "runs" / "predictor" / "labels.jsonl"
 FEATS = ROOT / "training" / "runs" / "predictor" / "features.npz"
 MODELS = ROOT / "precodec" / "models"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
+
+
+def source_of(iid: str) -> str:
+    """The source image of an item: its variants (``name#down512``, ``name#crop384``, ...) share it."""
+    return iid.partition("#")[0]
 
 
 def held_out(iid: str) -> bool:
-    return int(hashlib.sha256(iid.encode()).hexdigest()[:8], 16) % 10 == 0
+    """Held out by source image, so that no variant of a held-out image is trained on."""
+    return int(hashlib.sha256(source_of(iid).encode()).hexdigest()[:8], 16) % 10 == 0
 
 
 def fold_of(iid: str, k: int) -> int:
-    """Cross-validation fold of an item (by a second hash, independent of :func:`held_out`)."""
-    return int(hashlib.sha256(("fold:" + iid).encode()).hexdigest()[:8], 16) % k
+    """Cross-validation fold of an item, by source image (a second hash, independent of :func:`held_out`)."""
+    return int(hashlib.sha256(("fold:" + source_of(iid)).encode()).hexdigest()[:8], 16) % k
 
 
 OOF = ROOT / "training" / "runs" / "predictor" / "oof_{fmt}.npz"
@@ -299,10 +305,12 @@ def export(fmt: str, out: dict, *, rows_used: int, args: argparse.Namespace) -> 
         "inputs": {"features": "precodec.tuners.features.FEATURE_NAMES (float32, n x %d)" % out["n_in"]},
         "outputs": {"scores": [list(SCORE_CONFIGS[fmt]), list(GRIDS[fmt])],
                     "log_bpp": [list(BYTES_CONFIGS[fmt]), list(GRIDS[fmt])]},
-        "training_data": {"sets": ["../shared/datasets/train/bsds432 (as is)",
-                                   "../shared/datasets/train/wikipedia (downscaled to 512 px, and a 384 px centre crop at full resolution)"],
+        "training_data": {"sets": ["../shared/datasets/train/bsds432 (as is, and 2x box-downscaled)",
+                                   "../shared/datasets/train/wikipedia (downscaled to 768, 512 and 384 px, a 384 px "
+                                   "centre crop and a 512 px off-centre crop at full resolution)"],
                           "items": rows_used, "labels": "training/predictor/make_labels.py",
-                          "held_out": "10 % by sha256(id)", "never": "kodak"},
+                          "held_out": "10 % of the source images by sha256 (all variants of a source together)",
+                          "never": "kodak"},
         "training": {"script": "training/predictor/train.py", "seed": args.seed, "epochs": args.epochs,
                      "hidden": args.hidden, "ensemble": args.ensemble, "weight_decay": args.weight_decay,
                      "torch": torch.__version__},

@@ -30,7 +30,7 @@ from train import RUN_DIR, load_images, make_val, read_list  # noqa: E402
 
 REPO = HERE.parent.parent
 MODEL_DIR = REPO / "precodec" / "models"
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 
 
 def sha256(p: Path) -> str:
@@ -111,6 +111,20 @@ def main(argv: list[str] | None = None) -> None:
     held_int8 = ort_eval(int8, val)
 
     hist = state.get("history", [])
+    # a run started with --init-from continues another run's weights (fresh optimizer and schedule)
+    stages = []
+    if targs.get("init_from"):
+        prev = torch.load(targs["init_from"], weights_only=False)
+        pa = prev["args"]
+        stages.append({"run": str(Path(targs["init_from"]).parent.name), "steps": prev["step"], "lr": pa["lr"],
+                       "seed": pa["seed"], "batch": pa["batch"]})
+    stages.append({"run": Path(args.ckpt).parent.name, "steps": state["step"], "lr": targs["lr"],
+                   "seed": targs["seed"], "batch": targs["batch"]})
+    total_steps = sum(st["steps"] for st in stages)
+    train_cmd = ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
+                 f"training/denoiser/train.py --run training/runs/{stages[-1]['run']} --steps {targs['steps']} "
+                 f"--lr {targs['lr']} --warmup {targs['warmup']} --seed {targs['seed']}"
+                 + (f" --init-from {targs['init_from']}" if targs.get("init_from") else ""))
     common = {
         "version": VERSION,
         "architecture": (f"FFDNet-style residual U-Net: PixelUnshuffle(2) RGB (12 ch) + 3-channel noise map "
@@ -132,12 +146,11 @@ def main(argv: list[str] | None = None) -> None:
             "patches": f"{targs['patch']}x{targs['patch']}, flips/rotations; {targs['p_small']:.0%} cut from the "
                        "images 2x area-downscaled (cleaner targets)",
             "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients",
-            "steps": state["step"], "batch": targs["batch"], "patch": targs["patch"], "seed": targs["seed"],
+            "steps": total_steps, "stages": stages, "batch": targs["batch"], "patch": targs["patch"], "seed": targs["seed"],
             "optimizer": f"Adam lr {targs['lr']} ({targs['warmup']}-step warm-up) cosine to 1e-5 over "
                          f"{targs['steps']} steps, gradient norm clipped at 1",
-            "command": ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
-                        f"training/denoiser/train.py --steps {targs['steps']} && "
-                        "OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/export.py"),
+            "command": (train_cmd + " && OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/export.py"
+                        f" --ckpt training/runs/{stages[-1]['run']}/last.pt"),
             "history": hist[-3:],
             **({"note": args.note} if args.note else {}),
         },

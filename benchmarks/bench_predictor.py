@@ -321,7 +321,8 @@ def markdown(summary: list[dict], args, command: str) -> str:
                 continue
             v = s[k]
             name = {"fixed jpeg:420": "(a) turbo 4:2:0 fixed q", "fixed avif:420": "(a) AVIF s6 4:2:0 fixed q",
-                    "bisection": "(b) bisection", "bisection_moz": "(b') bisection, mozjpeg 4:2:0", "oracle": "(c) oracle, full space", "precodec": "(d) precodec",
+                    "bisection": "(b) bisection", "bisection_moz": "(b') bisection, mozjpeg 4:2:0",
+                    "oracle": "(c) oracle, full space", "precodec": "(d) precodec",
                     "oracle_turbo": "(c') oracle, turbo only", "precodec_turbo": "(d') precodec, turbo only",
                     "oracle_turbo420": "oracle, turbo 4:2:0 only",
                     "fixed mozjpeg:420": "anchor mozjpeg fixed q", "fixed jpegli:420": "anchor jpegli fixed q"}[k]
@@ -368,7 +369,8 @@ def markdown(summary: list[dict], args, command: str) -> str:
                 cells.append(pct(v))
         t = s["time_precodec_vs_bisection"]
         tt, tm = s.get("time_turbo_vs_bisection"), s.get("time_precodec_vs_bisection_moz")
-        text = f"{t:.2f}" + ("" if tt is None else f"; (d')/(b) {tt:.2f}") + ("" if tm is None else f"; (d)/(b') {tm:.2f}")
+        text = (f"{t:.2f}" + ("" if tt is None else f"; (d')/(b) {tt:.2f}")
+                + ("" if tm is None else f"; (d)/(b') {tm:.2f}"))
         # met: each precodec variant within 40% of the bisection over the encoder it uses
         cells.append(mark((t <= 0.40 or (tm is not None and tm <= 0.40)) and (tt is None or tt <= 0.40), text))
         lines.append(f"| {s['format']} | {s['target']} | " + " | ".join(cells) + " |")

@@ -552,7 +552,7 @@ def _sampling() -> dict[str, Any]:
     s = dict(_table().get("sampling", {}))
     s.setdefault("speed_factor", {})  # level -> whole-input CPU speed / sample CPU speed (median over sources)
     s.setdefault("margin", 0.08)  # safety margin on sample speeds
-    s.setdefault("ratio_gain", {})  # level -> whole-input ratio / sample ratio (a low quantile over sources)
+    s.setdefault("ratio_gain", {})  # level -> whole-input ratio / sample ratio (median over the training sources)
     s.setdefault("ratio_gain_default", 1.0)
     return s
 

@@ -169,7 +169,6 @@ def bench_image(path: Path, args, fmt: str) -> dict:
     curves = {}
     if not args.no_oracle and predictor.available(fmt):
         curves = predictor.predict(image_features(ref), format=fmt, pixels=ref.shape[0] * ref.shape[1])
-    evs = {}
     for tv in args.targets:
         tgt = f"ssimulacra2:{tv}"
         out: dict = {}
@@ -180,7 +179,6 @@ def bench_image(path: Path, args, fmt: str) -> dict:
         if fmt == "jpeg" and args.moz:
             out["bisection_moz"] = run_optimize(im, format=fmt, target=tgt, strategy="bisect", backend="mozjpeg")
         if not args.no_oracle:
-            ev = evs.get(tv)
             ev = Evaluator(im, ref, Target.parse(tgt), record=DecisionRecord())
             per = {}
             scored = [c for c in space if c in SCORE_CONFIGS[fmt]]

@@ -197,13 +197,12 @@ def image_features(image: Any) -> np.ndarray:
     step = max(1, int(math.ceil(max(h, w) / 256)))
     small = arr[::step, ::step]
     flat = small.reshape(-1, small.shape[2]) if small.ndim == 3 else small.reshape(-1, 1)
-    packed = flat[:, 0].astype(np.int64)
+    packed = flat[:, 0].astype(np.uint32)  # at most 3 x 8 bits
     for k in range(1, flat.shape[1]):
         packed = packed * 256 + flat[:, k]
-    # distinct colours: count the changes in the sorted packed values (np.unique's count, without its
-    # extra passes; the packed values fit in 32 bits)
-    srt = np.sort(packed.astype(np.uint32) if packed.size else packed)
-    colours = (int(np.count_nonzero(srt[1:] != srt[:-1])) + (1 if srt.size else 0)) / max(1, packed.size)
+    # distinct colours: the changes in the sorted values (np.unique's count without its extra passes)
+    srt = np.sort(packed)
+    colours = (int(np.count_nonzero(srt[1:] != srt[:-1])) + int(srt.size > 0)) / max(1, packed.size)
     # a pixel equal to its right neighbour in every channel (a - b == 0 exactly when a == b)
     eqn = float(np.all(mb[:, :, 1:] == mb[:, :, :-1], axis=-1).mean())
     gl = yy.mean() / 255.0

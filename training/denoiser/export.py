@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     if targs.get("init_from"):
         prev = torch.load(targs["init_from"], weights_only=False)
         pa = prev["args"]
-        stages.append({"run": str(Path(targs["init_from"]).parent.name), "steps": prev["step"], "lr": pa["lr"],
+        stages.append({"run": Path(targs["init_from"]).parent.name, "steps": prev["step"], "lr": pa["lr"],
                        "seed": pa["seed"], "batch": pa["batch"]})
     stages.append({"run": Path(args.ckpt).parent.name, "steps": state["step"], "lr": targs["lr"],
                    "seed": targs["seed"], "batch": targs["batch"]})
@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
             "patches": f"{targs['patch']}x{targs['patch']}, flips/rotations; {targs['p_small']:.0%} cut from the "
                        "images 2x area-downscaled (cleaner targets)",
             "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients",
-            "steps": total_steps, "stages": stages, "batch": targs["batch"], "patch": targs["patch"], "seed": targs["seed"],
+            "steps": total_steps, "stages": stages, "batch": targs["batch"], "patch": targs["patch"],
+            "seed": targs["seed"],
             "optimizer": f"Adam lr {targs['lr']} ({targs['warmup']}-step warm-up) cosine to 1e-5 over "
                          f"{targs['steps']} steps, gradient norm clipped at 1",
             "command": (train_cmd + " && OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/export.py"

@@ -14,7 +14,6 @@ Usage: OMP_NUM_THREADS=1 /work/venv/bin/python training/denoiser/tune_strength.p
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -26,20 +25,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent / "benchmarks"))
 from train import load_images, read_list  # noqa: E402
-from bench_denoise import bd_rate, curve, sensor_noise, worst_rate  # noqa: E402
+from bench_denoise import QUALITIES, bd_rate, curve, jpeg, sensor_noise, worst_rate  # noqa: E402
 
 from precodec.metrics.ssimulacra2 import Ssimulacra2Reference  # noqa: E402
 import precodec.preproc  # noqa: E402
 from precodec.preproc import preprocess  # noqa: E402
 
 STRENGTHS = (0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0)
-
-
-def jpeg(a, q):
-    b = io.BytesIO()
-    Image.fromarray(a).save(b, "JPEG", quality=q)
-    b.seek(0)
-    return b.getbuffer().nbytes, np.asarray(Image.open(b).convert("RGB"))
 
 
 def main():
@@ -61,21 +53,20 @@ def main():
                 fallbacks[s] += not p.applied
                 variants[s] = p.reference
             for k, a in variants.items():
-                curves[k].append(curve(ref, a))
-                row = [ref.score(a)]
-                for q in (75, 90):
-                    n, d = jpeg(a, q)
-                    row += [n, ref.score(d)]
-                acc[k].append(row)
+                cv = curve(ref, a)
+                curves[k].append(cv)
+                n90, d90 = jpeg(a, 90)  # q75 is on the curve's grid, q90 is not
+                acc[k].append([ref.score(a), *cv[QUALITIES.index(75)], n90, ref.score(d90)])
         out[sigma] = {str(k): np.mean(v, axis=0).round(2).tolist() for k, v in acc.items()}
         # the benchmark's criteria on these held-out images: BD-rate against plain JPEG over the mean curves
         # (bench_denoise.QUALITIES), the worst bytes difference at equal quality, the best quality reached
         mean = {k: [(float(np.mean([c[j][0] for c in v])), float(np.mean([c[j][1] for c in v])))
                     for j in range(len(v[0]))] for k, v in curves.items()}
-        out[sigma]["bd"] = {str(k): {"bd_rate_vs_plain_pct": round(bd_rate(mean["plain"], mean[k]), 2),
-                                     "worst_vs_plain_pct": round(worst_rate(mean["plain"], mean[k]), 2),
-                                     "best_quality": round(float(np.mean([max(q for _, q in c) for c in curves[k]])), 2)}
-                            for k in STRENGTHS}
+        out[sigma]["bd"] = {
+            str(k): {"bd_rate_vs_plain_pct": round(bd_rate(mean["plain"], mean[k]), 2),
+                     "worst_vs_plain_pct": round(worst_rate(mean["plain"], mean[k]), 2),
+                     "best_quality": round(float(np.mean([max(q for _, q in c) for c in curves[k]])), 2)}
+            for k in STRENGTHS}
         out[sigma]["fallbacks"] = {str(k): v for k, v in fallbacks.items()}
         out[sigma]["images"] = len(ims)
         print(sigma, json.dumps(out[sigma]), flush=True)

@@ -1,8 +1,10 @@
 """Training labels for the parameter predictor: SSIMULACRA2 and bytes on a quality grid.
 
-For every training image (``../shared/datasets/train``: BSDS432 as is and 2x
-downscaled, the Wikipedia photographs downscaled to at most 768, 512 and 384
-px, a 384x384 full-resolution centre crop and a 512x512 off-centre crop), and
+For every training image (``../shared/datasets/train``: BSDS432 as is, the
+Wikipedia photographs downscaled to at most 768, 512 and 384 px, a 384x384
+full-resolution centre crop and a 512x512 off-centre crop; also BSDS432 2x
+downscaled, kept for the ablation that left it out of training, see
+``train.EXCLUDED_VARIANTS``), and
 every configuration of
 :mod:`precodec.tuners.space`, encode at each quality of the format's grid,
 decode, score against the original with precodec's SSIMULACRA2, and append

@@ -66,8 +66,9 @@ def target_band(value: float) -> str:
 
 
 SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    # low and mid: kept after the 2026-11-22 retune with the clean photographs added, which found no better
-    # settings at 60/70 (+2.9/+3.5 % over the oracle, 1.52/1.42 encodes with these; +3.0/+3.9 %, 1.50/1.41 tuned)
+    # low and mid: kept after a 2026-11-22 retune with the clean photographs added.  On predictor 1.1.0's
+    # out-of-fold predictions (657 items) these give 60/70: 1.53/1.45 encodes, +3.1/+3.7 % over the oracle
+    # and 80: 1.45, +3.6 %; the retuned low-band settings 1.50/1.42, +3.1/+3.8 % (no better in bytes)
     # training/predictor/tune_search.py --format jpeg --band low --every 2 (tuned on 231 images, targets
     # 60/70/80: 1.50/1.39/1.40 encodes, +2.4/+2.5/+3.5 % bytes over the oracle)
     # slow_penalty 0.015 (low, mid): mozjpeg must be predicted 1.5 % smaller to be chosen; simulated time
@@ -79,8 +80,8 @@ SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     ("jpeg", "mid"): {"aim_margin": 0.0, "select_margin": 1.0, "up_margin": 0.3, "down_margin": 0.3,
                       "down_gain": 0.06, "down_min": 0.0, "max_down": 2, "share": 0.75, "cross": True,
                       "max_step_up": 5, "slow_penalty": 0.015},
-    # --format jpeg --band high, retuned 2026-11-22 on out-of-fold predictions with the clean photographs added
-    # (training/runs/predictor/tune2_jpeg_high.log); on predictor 1.1.0's own out-of-fold predictions (657 items)
+    # --format jpeg --band high, retuned 2026-11-22 (tune_search.py --band high, out-of-fold predictions with the
+    # clean photographs added); on predictor 1.1.0's own out-of-fold predictions (657 items)
     # 90 -> 1.39 encodes, +2.2 % over the oracle (the earlier settings: 1.56, +2.0 %).  Clean 768 px photographs
     # stay near 2 encodes: there a score error of 0.8 points is one quality step.
     ("jpeg", "high"): {"aim_margin": 0.0, "select_margin": 1.0, "up_margin": 0.3, "down_margin": 0.3,

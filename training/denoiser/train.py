@@ -166,6 +166,30 @@ def evaluate(model: Denoiser, val) -> dict:
     return res
 
 
+def grow_body(model: Denoiser, sd: dict) -> list[str]:
+    """Load ``sd`` into ``model``, whose body may have more layers than the checkpoint's.
+
+    Each extra body conv starts as the identity (centre tap 1 on its own channel, bias 0). The body's
+    layers are conv + ReLU and its input is already non-negative (it follows a ReLU), so an identity
+    conv + ReLU passes it through unchanged: the grown net computes exactly what the checkpoint did, and
+    training goes on from there with the added capacity. Returns the names of the layers added.
+    """
+    res = model.load_state_dict(sd, strict=False)
+    if res.unexpected_keys or any(not k.startswith("body.") for k in res.missing_keys):
+        raise SystemExit(f"--init-from does not fit this architecture: missing {res.missing_keys}, "
+                         f"unexpected {res.unexpected_keys}")
+    grown = sorted({k.rsplit(".", 1)[0] for k in res.missing_keys})
+    with torch.no_grad():
+        for name in grown:
+            conv = model.get_submodule(name)
+            conv.weight.zero_()
+            k = conv.kernel_size[0] // 2
+            for c in range(conv.out_channels):
+                conv.weight[c, c, k, k] = 1.0
+            conv.bias.zero_()
+    return grown
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=24000)
@@ -208,8 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         history = state.get("history", [])
         print(f"resumed at step {step}", flush=True)
     elif args.init_from:
-        model.load_state_dict(torch.load(args.init_from, weights_only=False)["model"])
-        print(f"initialised from {args.init_from}", flush=True)
+        sd = torch.load(args.init_from, weights_only=False)["model"]
+        grown = grow_body(model, sd)
+        print(f"initialised from {args.init_from}"
+              + (f" (new body layers {grown} start as the identity)" if grown else ""), flush=True)
     print(f"params {n_params(model)} macs/px {macs_per_pixel(model):.0f}", flush=True)
     train_ims = load_images(read_list("train"))
     small = [cv2.resize(im, (im.shape[1] // 2, im.shape[0] // 2), interpolation=cv2.INTER_AREA)

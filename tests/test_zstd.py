@@ -364,6 +364,27 @@ def test_budget_plan_once_writes_one_frame_from_a_strided_sample():
 
 
 @needs_zstd
+def test_ratio_budget_measures_history_the_sample_cannot_see():
+    # 8 copies of a 300 KB block: the strided sample's short slices never see a repeat (ratio ~2 at any level),
+    # the whole input compresses ~16x.  The sample points to a slow level, so one whole-input pass at level 3
+    # measures the real gain; it reaches the ratio, and is the output (one frame, level 3, not level 19)
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 16, 300_000, dtype=np.uint8).tobytes() * 8
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("ratio>=6"), size=len(data))
+    feats = rep["plan"]["features"]
+    assert feats["whole_level3_gain"] > 3 and feats["whole_level3_ratio"] >= 6
+    assert rep["levels_used"] == {"3": len(data)} and rep["frames"] == 1 and rep["budget_met"]
+    assert rep["ratio"] >= 6 and "whole input reaches" in rep["plan"]["reason"]
+    assert stock_decode(out.getvalue()) == data
+    # a ratio no level reaches: the record says the budget was missed; the output is still one plain stream
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("ratio>=40"), size=len(data))
+    assert rep["budget_met"] is False and rep["ratio"] < 40 and "whole_estimates" in rep["plan"]["features"]
+    assert stock_decode(out.getvalue()) == data
+
+
+@needs_zstd
 def test_stock_zstd_refuses_typed_container():
     blob = pz.compress_typed(np.arange(10000, dtype="<u4").tobytes(), layout="<u4")
     r = subprocess.run([ZSTD, "-d", "-c", "-q"], input=blob, capture_output=True, timeout=60)

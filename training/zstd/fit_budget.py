@@ -20,7 +20,9 @@ mode writes it) at every level up to 19, in CPU time, and keeps
   small working set runs faster than a whole input: 0.4-0.9);
 * ``margin``: the safety margin that covers 90% of the (source, level) pairs of levels -5..12 around their
   level's factor;
-* ``ratio_gain``: per level, the median of whole-input ratio / sample ratio (the history a whole input has).
+* ``ratio_gain``: per level, the median of whole-input ratio / sample ratio (the history a whole input has);
+* ``gain_exponent_l3``: per level, ``a`` in ``gain = g3 ** a``, where ``g3`` is level 3's own whole/sample gain
+  (ratio budgets measure it with one whole-input pass at level 3 when the level they need is slow).
 
 Command (about 3 minutes)::
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import json
+import math
 import os
 import sys
 import time
@@ -123,8 +126,17 @@ def sampling(data: str, out: str) -> None:
     dev = np.array([r["ks"] / factor[str(r["level"])] for r in rows if r["level"] <= 12])
     margin = float(1 / np.quantile(dev, 0.10) - 1)
     gain = {str(lv): round(float(np.median([r["gr"] for r in rows if r["level"] == lv])), 4) for lv in LADDER}
+    # once level 3 has run over the whole input, its own whole/sample gain g3 is known; a level's gain follows
+    # it as g3 ** a (least squares through the origin in logs, per level, over the sources)
+    by = {(r["source"], r["level"]): math.log(r["gr"]) for r in rows}
+    names = sorted({r["source"] for r in rows})
+    x3 = np.array([by[(nm, 3)] for nm in names])
+    exp3 = {}
+    for lv in LADDER:
+        y = np.array([by[(nm, lv)] for nm in names])
+        exp3[str(lv)] = round(float(max(0.0, (x3 @ y) / max(x3 @ x3, 1e-12))), 4)
     cal = {"speed_factor": factor, "margin": round(margin, 4), "ratio_gain": gain,
-           "ratio_gain_default": round(float(np.median([r["gr"] for r in rows])), 4),
+           "ratio_gain_default": round(float(np.median([r["gr"] for r in rows])), 4), "gain_exponent_l3": exp3,
            "sample": {"slices": B.SAMPLE_SLICES, "fraction": B.SAMPLE_FRACTION, "min": B.SAMPLE_MIN,
                       "max": B.SAMPLE_MAX, "whole_below": B.WHOLE_INPUT},
            "speed_deviation_quantiles": [round(float(np.quantile(dev, q)), 3) for q in (0.1, 0.5, 0.9)]}

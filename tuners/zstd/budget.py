@@ -33,12 +33,20 @@ bytes. Sample speeds are scaled to whole-input speeds by a per-level factor (a s
 faster than a whole input) and ratios by a per-level history gain, both fitted on the training sources
 (``fit_budget.py --sampling``), as is the safety margin. Speed budgets take the highest-ratio measured level
 whose estimated whole-run CPU time (planning already spent included) fits with the margin; ratio budgets the
-fastest measured level whose corrected sample ratio reaches the budget. The whole input is then compressed as
+fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
+the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.7 at
+level 10), so when the sample points to a slow level (under 8% of level 3's speed) ratio budgets first
+compress the whole input once at level 3 (costing at most about that share of the run): it measures this
+input's own gain g3, each level's whole-input ratio is then estimated as level 3's times the level's gain
+over level 3 on half the sample times ``g3 ** a`` (``a`` per level, fitted on the training sources), and the
+lowest level reaching the ratio with 1% to spare is taken; if level 3 itself reaches it, the pass is the
+output. The whole input is then compressed as
 **one frame** at that level, with one correction at most: after the first 1/8 of the input, if the run is more
 than 15% slower than the rest needs, it ends the frame and continues at the best measured level that fits; for
 ratio budgets, if the first part's ratio shows that the input gets less history gain than fitted (homogeneous
 records get none) and the rest would fall short, it continues at the lowest level expected to reach what the
-rest needs. On small inputs (sampled whole) the chosen trial is the output. The record states the trials, the
+rest needs (after a whole-input pass, the rest's ratio is known at level 3 and carried to the level by the
+estimate). On small inputs (sampled whole) the chosen trial is the output. The record states the trials, the
 planning CPU time and the steady speed (planning left out).
 
 The earlier design, ``design="control"`` (used for decompression budgets and for streams of unknown size):
@@ -545,6 +553,17 @@ MAX_TRIALS = 3
 #: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
 CHECK_SHARE = 1 / 8
 CORRECT_BELOW = 0.85
+#: ratio budgets: when the level the sample points to runs slower than this share of level 3's speed, one
+#: whole-input pass at level 3 (costing at most about this share of the run) measures the input's real history
+#: gain; its output is kept, and is the result when level 3 reaches the ratio, for inputs up to WHOLE_PASS_KEEP
+WHOLE_PASS_SHARE = 0.08
+WHOLE_PASS_KEEP = 64 << 20
+#: ratio budgets after the whole-input pass: the estimate must clear the ratio by this much (the gain model's
+#: error on the training sources is about 1.5-2.5% rms for levels 5-12)
+WHOLE_PASS_SAFETY = 0.01
+#: ... and a level's whole-input gain is taken as at most this times level 3's (the exponent fit extrapolates
+#: wildly on inputs far outside the training sources' gains of 1.0-1.5)
+WHOLE_PASS_GAIN_CAP = 1.25
 
 
 def _sampling() -> dict[str, Any]:
@@ -573,6 +592,52 @@ def _strided(src: BinaryIO, size: int) -> list[bytes]:
         return out
     finally:
         src.seek(pos)
+
+
+def _check_at(size: int) -> int:
+    """Bytes read when the run's one correction looks (a whole number of CHUNK reads)."""
+    at = max(CHUNK, int(size * CHECK_SHARE))
+    return min(size, -(-at // CHUNK) * CHUNK)
+
+
+def _whole_pass(src: BinaryIO, size: int, level: int, p: "Plan", checksum: bool, keep: bool
+                ) -> tuple[Trial, tuple[int, int]]:
+    """Compress all of a seekable ``src`` at ``level`` as the run would (one frame); ``src``'s position is kept.
+
+    Also returns ``(bytes in, bytes out)`` at the point where the run's correction looks (:func:`_check_at`;
+    the block is flushed there, so that prefix's ratio is exact).
+    """
+    pos = src.tell()
+    at, mark = _check_at(size), (0, 0)
+    c = _warm(_cctx(level, p, checksum))
+    o = c.compressobj(size=size)
+    parts: list[bytes] = []
+    n = m = 0
+    dt = 0.0
+    try:
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            t0 = _cpu()
+            out = o.compress(chunk)
+            n += len(chunk)
+            if n == at and n < size:
+                out += o.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+                mark = (n, m + len(out))
+            dt += _cpu() - t0
+            m += len(out)
+            if keep:
+                parts.append(out)
+        t0 = _cpu()
+        out = o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+        dt += _cpu() - t0
+        m += len(out)
+        if keep:
+            parts.append(out)
+    finally:
+        src.seek(pos)
+    return Trial(level, n / max(dt, 1e-9), n / max(m, 1), b"".join(parts) if keep else b""), mark
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -677,20 +742,105 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
         r3 = run(3).ratio
         start = next((lv for lv in LADDER if lv >= 1 and r3 * pred[lv]["ratio"] / pred[3]["ratio"] *
                       (1.0 if whole else gain.get(lv, g0)) >= budget.value), 19)
-        i = LADDER.index(start)
-        if est_r(LADDER[i]) >= budget.value:
-            while i > 0 and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i - 1]) >= budget.value:
-                i -= 1
-        else:
-            while i + 1 < len(LADDER) and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i]) < budget.value:
-                i += 1
-        ok = [lv for lv in trials if est_r(lv) >= budget.value]
-        if ok:
-            lv = max(ok, key=lambda v: (trials[v].speed, -v))
-            p.reason = (f"fastest measured level whose sample ratio (x whole-input gain) reaches {budget.value:g}")
-        else:
-            lv = max(trials, key=lambda v: est_r(v))
-            p.reason = f"no measured level reaches {budget.value:g} on the sample: the best-ratio one"
+        a3 = cal.get("gain_exponent_l3") or {}
+        # the table already expects a slow level: straight to the whole-input pass below, no slow sample trials
+        early = bool(not whole and a3 and pred[start]["speed"] < pred[3]["speed"] * WHOLE_PASS_SHARE)
+        lv = 3
+        if not early:
+            i = LADDER.index(start)
+            if est_r(LADDER[i]) >= budget.value:
+                while i > 0 and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i - 1]) >= budget.value:
+                    i -= 1
+            else:
+                while i + 1 < len(LADDER) and len(trials) < MAX_TRIALS + 1 and est_r(LADDER[i]) < budget.value:
+                    i += 1
+            ok = [lv for lv in trials if est_r(lv) >= budget.value]
+            if ok:
+                lv = max(ok, key=lambda v: (trials[v].speed, -v))
+                p.reason = (f"fastest measured level whose sample ratio (x whole-input gain) reaches {budget.value:g}")
+            else:
+                lv = max(trials, key=lambda v: est_r(v))
+                p.reason = f"no measured level reaches {budget.value:g} on the sample: the best-ratio one"
+        if early or (not whole and a3 and trials[lv].speed * kf(lv) < trials[3].speed * kf(3) * WHOLE_PASS_SHARE):
+            # the sample's median history gain is far off on some inputs (XML, logs: 1.4-1.7x at level 10
+            # against 1.14 fitted), and a wrong guess here costs 20-50x in speed (level 19 for level 10's
+            # ratio).  A slow level is needed, so one whole-input pass at level 3 is cheap next to it: it gives
+            # this input's own gain g3, and each level's gain follows as g3 ** a (fitted on the training sources)
+            w, mark = _whole_pass(src, size, 3, p, checksum, keep=size <= WHOLE_PASS_KEEP)
+            g3 = max(w.ratio / trials[3].ratio, 1e-6)
+            p.features["whole_level3_ratio"] = round(w.ratio, 4)
+            p.features["whole_level3_gain"] = round(g3, 4)
+            # for the run's correction: level 3's bytes out at the check point and in all
+            p.features["whole_level3_mark"] = [mark[0], mark[1], round(size / w.ratio)]
+
+            r3s = trials[3].ratio if 3 in trials and not trials[3].blob else run(3).ratio
+
+            def gain3(v: int) -> float:  # capped: on the training sources no level gains 15% more than level 3
+                return min(g3 ** float(a3.get(str(v), 1.0)), g3 * WHOLE_PASS_GAIN_CAP) if g3 > 1 else g3
+
+            need = budget.value * (1 + WHOLE_PASS_SAFETY)
+            est: dict[int, float] = {}
+            if w.ratio >= budget.value:
+                trials[3] = w  # the pass is the output (or, not kept, level 3 is what the run uses)
+                lv = 3
+                p.reason = f"level 3 over the whole input reaches {budget.value:g} (ratio {w.ratio:.3f})"
+            else:
+                # trials on half the sample (every other slice), with the level's search settings but tables and
+                # window sized for the sample: a full-size context at a slow level costs 5-20 ms to allocate.
+                # Only the ratio to level 3 on the same slices is used, carried by level 3's measured numbers
+                half = slices[::2]
+                small: dict[int, float] = {}
+
+                def ratio_small(v: int) -> float:
+                    if v not in small:
+                        cp = zstandard.ZstdCompressionParameters.from_level(v)
+                        c = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+                            v, window_log=min(cp.window_log, 20), hash_log=min(cp.hash_log, 19),
+                            chain_log=min(cp.chain_log, 20)))
+                        o = c.compressobj()
+                        m = sum(len(o.compress(x)) for x in half) + len(o.flush())
+                        small[v] = sum(len(x) for x in half) / max(m, 1)
+                    return small[v]
+
+                def est_m(v: int) -> float:
+                    return r3s * ratio_small(v) / ratio_small(3) * gain3(v)
+
+                guess = next((v for v in LADDER if v > 3 and r3s * pred[v]["ratio"] / pred[3]["ratio"] *
+                              gain3(v) >= need), 19)
+                i = LADDER.index(guess)
+                if est_m(LADDER[i]) >= need:
+                    while LADDER[i - 1] > 3 and len(small) < 5 and est_m(LADDER[i - 1]) >= need:
+                        i -= 1
+                else:
+                    while i + 1 < len(LADDER) and len(small) < 6 and est_m(LADDER[i]) < need:
+                        i += 1
+                measured = sorted(v for v in small if v > 3)
+
+                def est_any(v: int) -> float:
+                    if v in small:
+                        return est_m(v)
+                    m = min(measured, key=lambda u: (abs(u - v), -u))
+                    return est_m(m) * pred[v]["ratio"] / pred[m]["ratio"] * gain3(v) / gain3(m)
+
+                est = {v: est_any(v) for v in LADDER if v > 3}
+                ok = [v for v in measured if est[v] >= need]
+                lv = min(ok) if ok else max(measured, key=lambda v: est[v])
+                p.reason = (f"level 3 over the whole input gained x{g3:.3f} over the sample: the lowest level "
+                            f"whose estimated whole-input ratio (level 3's x the level's gain over it on the "
+                            f"sample x g3**a) reaches {budget.value:g} with {100 * WHOLE_PASS_SAFETY:g}% to spare"
+                            if ok else
+                            f"level 3 over the whole input gained x{g3:.3f}; no level is expected to "
+                            f"reach {budget.value:g}: the best-ratio one")
+                p.features["whole_estimates"] = {str(v): round(r, 4) for v, r in est.items()}
+            p.level = lv
+            p.predicted = {"ratio": round(w.ratio if lv == 3 else est[lv], 4),
+                           "speed_MBps": round((w.speed if lv == 3 else
+                                                (trials[lv].speed if lv in trials else
+                                                 trials[3].speed * pred[lv]["speed"] / pred[3]["speed"])
+                                                * kf(lv)) / 1e6, 1)}
+            p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
+                            for v, t in sorted(trials.items())}
+            return p, trials, kfac
         p.level = lv
         p.predicted = {"ratio": round(est_r(lv), 4), "speed_MBps": round(trials[lv].speed * kf(lv) / 1e6, 1)}
         p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
@@ -807,7 +957,7 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         if progress is not None:
             progress(read, size)
     else:
-        check_at = max(CHUNK, int(size * CHECK_SHARE)) if (p.target_speed or p.target_ratio) and not p.store else -1
+        check_at = _check_at(size) if (p.target_speed or p.target_ratio) and not p.store else -1
         cobj = _warm(_cctx(level, p, checksum)).compressobj()
         run_cpu, run_in = 0.0, 0
         corrected = False
@@ -842,11 +992,27 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
                 out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
                 dst.write(out)
                 written += len(out)
-                g_obs = max(1.0, (read / max(written, 1)) / trials[level].ratio)
+                g_obs = max(1.0, (read / max(written, 1)) / trials[level].ratio) if level in trials else 1.0
                 left = size - read
                 allowed = size / p.target_ratio - written
                 need_r = left / allowed if allowed > 0 else float("inf")
-                if trials[level].ratio * g_obs < need_r:
+                mark = p.features.get("whole_level3_mark")
+                if mark and mark[0] == read and level != 3:
+                    # the whole-input level-3 pass knows the rest exactly at level 3 (same bytes, same
+                    # history); the plan's whole-input estimate says how much more this level gets.  (The gain
+                    # over level 3 seen on the first part alone is smaller: it grows with the history, 1.20 on
+                    # silesia/xml's first MiB at level 11 against 1.28 over the whole.)
+                    est = {int(v): r for v, r in p.features.get("whole_estimates", {}).items()}
+                    w3 = size / max(mark[2], 1)
+                    r_rest = left / max(mark[2] - mark[1], 1) * est[level] / w3
+                    if r_rest < need_r:
+                        up = sorted(v for v in est if v > level and r_rest * est[v] / est[level] >= need_r * 1.01)
+                        new = up[0] if up else max(est, key=lambda v: est[v])
+                        if new != level:
+                            switch(new, f"{read}: ratio so far {read / written:.3f}; at level 3 the rest gets "
+                                        f"{left / max(mark[2] - mark[1], 1):.3f}, so about {r_rest:.3f} here, and "
+                                        f"needs {need_r:.3f}: level {level} -> {new}")
+                elif level in trials and trials[level].ratio * g_obs < need_r:
                     pred = p.table
 
                     def r_est(v: int) -> float:

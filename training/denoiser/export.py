@@ -30,7 +30,7 @@ from train import RUN_DIR, load_images, make_val, read_list  # noqa: E402
 
 REPO = HERE.parent.parent
 MODEL_DIR = REPO / "precodec" / "models"
-VERSION = "2.1.0"
+VERSION = "2.2.0"
 
 
 def sha256(p: Path) -> str:
@@ -112,18 +112,22 @@ def main(argv: list[str] | None = None) -> None:
 
     hist = state.get("history", [])
     # a run started with --init-from continues another run's weights (fresh optimizer and schedule)
-    stages = []
-    if targs.get("init_from"):
-        prev = torch.load(targs["init_from"], weights_only=False)
+    # (followed back through every run's own --init-from, oldest first)
+    stages = [{"run": Path(args.ckpt).parent.name, "steps": state["step"], "lr": targs["lr"],
+               "seed": targs["seed"], "batch": targs["batch"], "body_layers": targs["n"]}]
+    src = targs.get("init_from")
+    while src:
+        prev = torch.load(src, weights_only=False)
         pa = prev["args"]
-        stages.append({"run": Path(targs["init_from"]).parent.name, "steps": prev["step"], "lr": pa["lr"],
-                       "seed": pa["seed"], "batch": pa["batch"]})
-    stages.append({"run": Path(args.ckpt).parent.name, "steps": state["step"], "lr": targs["lr"],
-                   "seed": targs["seed"], "batch": targs["batch"]})
+        stages.insert(0, {"run": Path(src).parent.name, "steps": prev["step"], "lr": pa["lr"], "seed": pa["seed"],
+                          "batch": pa["batch"], "body_layers": pa.get("n", 4)})
+        src = pa.get("init_from")
     total_steps = sum(st["steps"] for st in stages)
     train_cmd = ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
                  f"training/denoiser/train.py --run training/runs/{stages[-1]['run']} --steps {targs['steps']} "
                  f"--lr {targs['lr']} --warmup {targs['warmup']} --seed {targs['seed']}"
+                 + "".join(f" --{k} {targs[k]}" for k, d in (("c1", 24), ("c2", 48), ("n", 4), ("nh", 1))
+                           if targs[k] != d)
                  + (f" --init-from {targs['init_from']}" if targs.get("init_from") else ""))
     common = {
         "version": VERSION,

@@ -831,6 +831,7 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
                             if ok else
                             f"level 3 over the whole input gained x{g3:.3f}; no level is expected to "
                             f"reach {budget.value:g}: the best-ratio one")
+                p.features["half_sample_ratios"] = {str(v): round(r, 4) for v, r in sorted(small.items())}
                 p.features["whole_estimates"] = {str(v): round(r, 4) for v, r in est.items()}
             p.level = lv
             p.predicted = {"ratio": round(w.ratio if lv == 3 else est[lv], 4),

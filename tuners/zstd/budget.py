@@ -602,7 +602,8 @@ def _check_at(size: int) -> int:
 
 def _whole_pass(src: BinaryIO, size: int, level: int, p: "Plan", checksum: bool, keep: bool
                 ) -> tuple[Trial, tuple[int, int]]:
-    """Compress all of a seekable ``src`` at ``level`` as the run would (one frame); ``src``'s position is kept.
+    """Compress all of a seekable ``src`` at ``level`` in one frame (content size in its header); ``src``'s position
+    is kept.
 
     Also returns ``(bytes in, bytes out)`` at the point where the run's correction looks (:func:`_check_at`;
     the block is flushed there, so that prefix's ratio is exact).
@@ -774,7 +775,7 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
             # for the run's correction: level 3's bytes out at the check point and in all
             p.features["whole_level3_mark"] = [mark[0], mark[1], round(size / w.ratio)]
 
-            r3s = trials[3].ratio if 3 in trials and not trials[3].blob else run(3).ratio
+            r3s = trials[3].ratio  # level 3 on the sample (always run above)
 
             def gain3(v: int) -> float:  # capped (training sources: at most 1.14x level 3's gain; xml 1.18x)
                 return min(g3 ** float(a3.get(str(v), 1.0)), g3 * WHOLE_PASS_GAIN_CAP) if g3 > 1 else g3

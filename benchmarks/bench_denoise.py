@@ -21,7 +21,8 @@ Measures, in one process, side by side:
    bytes from :func:`precodec.optimize` equal those of ``denoise="off"``.
 3. ``ood-dev``: content class per image and whether ``auto`` / ``clean`` ran.
 4. Speed (ms per megapixel, and as a ratio to one JPEG encode of the same image
-   in the same run) at 1 and 2 threads, fp32 and int8; peak memory of
+   in the same run; medians of 7 interleaved rounds, each timing the JPEG encode and
+   every configuration back to back) at 1 and 2 threads, fp32 and int8; peak memory of
    ``preprocess(denoise="clean")`` on a 24-megapixel image (subprocess, peak RSS
    from ``/proc/self/status`` VmHWM).
 

@@ -190,7 +190,8 @@ restarting frames) bounds what per-chunk levels could gain.
 
 BUDGET_DESIGNS = """Two designs run side by side on the same inputs (same oracle): **`plan`** (the default: decide once
 on a strided sample - 8 slices spread over the input, 1/32 of it clamped to 192 KiB-1 MiB - by compressing it at the
-table's predicted level and its neighbours, then compress the whole input as one frame, with one correction at
+table's predicted level and its neighbours - ratio budgets that point to a slow level first compress the whole input
+once at level 3 to measure its history gain - then compress the whole input as one frame, with one correction at
 most) and **`control`** (the earlier chunk-by-chunk measured hill climb; each level change starts a new frame).
 """
 

@@ -34,9 +34,9 @@ faster than a whole input) and ratios by a per-level history gain, both fitted o
 (``fit_budget.py --sampling``), as is the safety margin. Speed budgets take the highest-ratio measured level
 whose estimated whole-run CPU time (planning already spent included) fits with the margin; ratio budgets the
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
-the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.7 at
-level 10), so when the sample points to a slow level (under 8% of level 3's speed) ratio budgets first
-compress the whole input once at level 3 (costing at most about that share of the run): it measures this
+the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
+level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
+ratio budgets first compress the whole input once at level 3 (costing at most about that share of the run): it measures this
 input's own gain g3, each level's whole-input ratio is then estimated as level 3's times the level's gain
 over level 3 on half the sample times ``g3 ** a`` (``a`` per level, fitted on the training sources), and the
 lowest level reaching the ratio with 1% to spare is taken; if level 3 itself reaches it, the pass is the
@@ -559,7 +559,7 @@ CORRECT_BELOW = 0.85
 WHOLE_PASS_SHARE = 0.08
 WHOLE_PASS_KEEP = 64 << 20
 #: ratio budgets after the whole-input pass: the estimate must clear the ratio by this much (the gain model's
-#: error on the training sources is about 1.5-2.5% rms for levels 5-12)
+#: error on the training sources is 1.3-3.0% rms, in log, for levels 5-12)
 WHOLE_PASS_SAFETY = 0.01
 #: ... and a level's whole-input gain is taken as at most this times level 3's (the exponent fit extrapolates
 #: wildly on inputs far outside the training sources' gains of 1.0-1.5)
@@ -788,7 +788,7 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
                 p.reason = f"level 3 over the whole input reaches {budget.value:g} (ratio {w.ratio:.3f})"
             else:
                 # trials on half the sample (every other slice), with the level's search settings but tables and
-                # window sized for the sample: a full-size context at a slow level costs 5-20 ms to allocate.
+                # window sized for the sample: a full-size context costs 23-46 ms to allocate at levels 12-19.
                 # Only the ratio to level 3 on the same slices is used, carried by level 3's measured numbers
                 half = slices[::2]
                 small: dict[int, float] = {}

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import ModelError, OptionError
 
 __all__ = ["MODEL", "MODEL_INT8", "denoise_array", "model_info"]
 
@@ -41,6 +41,9 @@ MODEL_INT8 = "denoiser_int8"
 PRECISIONS = ("fp32", "int8")
 _MAX_SIGMA = 50.0  # the model was trained up to ~25; beyond, clamp (record says so)
 _ALIGN = 4  # the network needs sizes (and tile offsets) that are multiples of 4
+_SIGMA_SCALE = 25.0  # noise-map value = sigma (8-bit units) / 25 (training/denoiser/model.py)
+_CORE_CHANNELS = 16  # the graph's input and output channels (layout "phases-16")
+LAYOUT = "phases-16"
 
 
 def model_info(precision: str = "fp32") -> dict:
@@ -118,7 +121,12 @@ def denoise_array(
         raise OptionError(f"sigma={sigma!r} must be three non-negative numbers")
     sig = np.minimum(sig, _MAX_SIGMA)[None, :]
     workers = threads or min(4, os.cpu_count() or 1)
-    sess = models.load(_model_name(precision), threads=1)
+    name = _model_name(precision)
+    layout = models.manifest(name).get("layout")
+    if layout != LAYOUT:
+        raise ModelError(f"model {name} has layout {layout!r}; this precodec needs {LAYOUT!r} "
+                         "(model files and code are out of step: reinstall precodec)")
+    sess = models.load(name, threads=1)
     h, w = a.shape[:2]
     # the network works on 2x2 phases and a quarter-resolution path: pad the sizes to
     # multiples of 4 by replicating the last rows/columns
@@ -136,17 +144,31 @@ def denoise_array(
             tw = min(tw, max(least, -(-wp // (workers * _ALIGN)) * _ALIGN))
     jobs = [(y0, x0) for y0 in range(0, hp, th) for x0 in range(0, wp, tw)]
 
+    # the graph works on the four 2x2 phases (layout "phases-16", see the manifest): channels 4c + 2i + j
+    # hold colour c at row phase i and column phase j, then the noise map and one zero channel; it returns
+    # the phases' noise.  The shuffles are done here, with the uint8 <-> float conversions
+    smap = (sig[0] / _SIGMA_SCALE).astype(np.float32)
+
     def run_tile(job: tuple[int, int]) -> None:
         y0, x0 = job
         y1, x1 = min(hp, y0 + th), min(wp, x0 + tw)
         ya, yb = max(0, y0 - margin), min(hp, y1 + margin)
         xa, xb = max(0, x0 - margin), min(wp, x1 + margin)
-        x = src[ya:yb, xa:xb].astype(np.float32)
-        x *= 1.0 / 255.0
-        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-        y = sess.run(None, {"x": x, "sigma": sig})[0][0]
-        y = y[:, y0 - ya:y0 - ya + (y1 - y0), x0 - xa:x0 - xa + (x1 - x0)]
-        y = y.transpose(1, 2, 0) * 255.0 + 0.5
+        t = src[ya:yb, xa:xb]
+        h2, w2 = (yb - ya) // 2, (xb - xa) // 2
+        z = np.empty((1, _CORE_CHANNELS, h2, w2), np.float32)
+        z[0, :12].reshape(3, 2, 2, h2, w2)[...] = t.reshape(h2, 2, w2, 2, 3).transpose(4, 1, 3, 0, 2)
+        z[0, :12] *= 1.0 / 255.0
+        z[0, 12:15] = smap[:, None, None]
+        z[0, 15:] = 0.0
+        noise = sess.run(None, {"z": z})[0][0, :12]
+        del z
+        # back to (H, W, 3) pixels: y = 255 * (x - noise) + 0.5, rounded down
+        n = noise.reshape(3, 2, 2, h2, w2).transpose(3, 1, 4, 2, 0).reshape(2 * h2, 2 * w2, 3)
+        sl = (slice(y0 - ya, y0 - ya + (y1 - y0)), slice(x0 - xa, x0 - xa + (x1 - x0)))
+        y = n[sl] * -255.0
+        y += t[sl]
+        y += 0.5
         np.clip(y, 0, 255, out=y)
         out[y0:y1, x0:x1] = y.astype(np.uint8)
 

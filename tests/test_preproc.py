@@ -140,6 +140,41 @@ def test_tiling_matches_one_pass_and_handles_odd_sizes():
     assert np.abs(one - tiled).max() <= 1
 
 
+def test_runtime_follows_the_manifest_phase_layout():
+    """denoise_array's numpy shuffles against a plain reading of the manifest's layout, pixel by pixel."""
+    import onnxruntime as ort
+
+    man = models.manifest("denoiser")
+    assert man["layout"] == "phases-16" and set(man["inputs"]) == {"z"}
+    noisy = _noisy(_photo(48, 64), 10)
+    sig = (6.0, 10.0, 14.0)
+    z = np.zeros((1, 16, 24, 32), np.float32)
+    for c in range(3):
+        for i in range(2):
+            for j in range(2):
+                z[0, 4 * c + 2 * i + j] = noisy[i::2, j::2, c] / np.float32(255)
+        z[0, 12 + c] = sig[c] / 25.0
+    sess = ort.InferenceSession(str(models.model_path("denoiser")), providers=["CPUExecutionProvider"])
+    noise = sess.run(None, {"z": z})[0][0]
+    assert np.all(noise[12:] == 0)
+    want = np.zeros(noisy.shape, np.float64)
+    for c in range(3):
+        for i in range(2):
+            for j in range(2):
+                want[i::2, j::2, c] = noisy[i::2, j::2, c] - 255.0 * noise[4 * c + 2 * i + j]
+    want = np.clip(np.floor(want + 0.5), 0, 255)
+    got = denoise_array(noisy, sigma=sig, threads=1)
+    assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 0.01
+    assert np.abs(got.astype(int) - noisy).mean() > 2  # it did denoise
+
+
+def test_model_of_another_layout_is_refused(monkeypatch):
+    real = models.manifest
+    monkeypatch.setattr(models, "manifest", lambda name: {**real(name), "layout": "rgb-planar"})
+    with pytest.raises(ModelError, match="rgb-planar.*phases-16"):
+        denoise_array(np.zeros((32, 32, 3), np.uint8), sigma=(5, 5, 5))
+
+
 @pytest.mark.parametrize("kw", [{"tile": 31}, {"tile": 50}, {"margin": 3}, {"margin": 6},
                                 {"sigma": (-1, 0, 0)}, {"threads": 0},
                                 {"precision": "fp16"}])

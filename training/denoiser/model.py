@@ -79,3 +79,56 @@ def macs_per_pixel(m: nn.Module, size: int = 128) -> float:
     for h in hs:
         h.remove()
     return tot / size / size
+
+
+#: channels of the exported graph's input and output (the 12 phases + 3 noise-map channels, padded)
+CORE_CHANNELS = 16
+
+
+class PhaseCore(nn.Module):
+    """The exported graph: :class:`Denoiser` without the pixel (un)shuffles at its two ends.
+
+    Input ``z``: (N, 16, H/2, W/2) = the 12 half-resolution phases of the RGB input (PixelUnshuffle(2)
+    order: channel ``4c + 2i + j`` is colour ``c`` at row phase ``i``, column phase ``j``), the 3-channel
+    noise map (sigma / ``SIGMA_SCALE``) and one zero channel.  Output: (N, 16, H/2, W/2), the noise of the
+    12 phases, then 4 zero channels; the caller computes ``x - PixelShuffle(noise[:, :12])``.
+
+    Same weights and the same arithmetic as the wrapped :class:`Denoiser` (the extra channels carry zero
+    weights).  Why: onnxruntime runs int8 convolutions channels-last, and the pixel shuffles at the ends
+    forced layout transposes that took about a third of the int8 run time; 15 input and 12 output channels
+    also hit slow paths of its int8 convolution (16 are not).  The caller does the shuffles in numpy while it
+    converts between uint8 pixels and floats, which it does anyway.
+    """
+
+    def __init__(self, m: Denoiser):
+        super().__init__()
+        head = list(m.head)
+        c0 = head[0]
+        c = nn.Conv2d(CORE_CHANNELS, c0.out_channels, 3, padding=1)
+        tail = list(m.tail)
+        t = tail[-1]
+        o = nn.Conv2d(t.in_channels, CORE_CHANNELS, 3, padding=1)
+        with torch.no_grad():
+            c.weight.zero_()
+            c.weight[:, :c0.in_channels] = c0.weight
+            c.bias.copy_(c0.bias)
+            o.weight.zero_()
+            o.bias.zero_()
+            o.weight[:t.out_channels] = t.weight
+            o.bias[:t.out_channels] = t.bias
+        head[0], tail[-1] = c, o
+        self.head, self.down, self.body, self.up, self.tail = nn.Sequential(*head), m.down, m.body, m.up, \
+            nn.Sequential(*tail)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        a = self.head(z)
+        d = self.down(a)
+        return self.tail(a + self.up(d + self.body(d)))
+
+
+def phase_input(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """:class:`PhaseCore`'s input for ``x`` (N, 3, H, W) in [0, 1] and ``sigma`` (N, 3) in 8-bit units."""
+    z = nn.functional.pixel_unshuffle(x, 2)
+    n, _, h, w = z.shape
+    smap = (sigma / SIGMA_SCALE).view(n, 3, 1, 1).expand(n, 3, h, w)
+    return torch.cat([z, smap, torch.zeros(n, CORE_CHANNELS - 15, h, w)], 1)

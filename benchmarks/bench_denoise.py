@@ -54,6 +54,19 @@ QUALITIES = (20, 35, 50, 65, 75, 85, 92, 97)
 SIGMAS = (5, 10, 15)
 NLM_FACTORS = (0.2, 0.35, 0.5, 0.7)
 TARGETS = (70, 80)
+#: the issue's goals outside the curves: ood-dev categories that must never be denoised, and the speed bound
+GUARDED_OOD = ("medical", "schematic", "screenshot")
+SPEED_GOAL_MS_PER_MP = 80
+
+
+def _precisions() -> tuple[str, str]:
+    """(default, other) model build of ``preprocess``: both get a curve, the default is judged."""
+    import inspect
+
+    from precodec.preproc import preprocess
+
+    d = inspect.signature(preprocess).parameters["precision"].default
+    return d, ("int8" if d == "fp32" else "fp32")
 
 
 def sensor_noise(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -148,7 +161,7 @@ def bench_curves(files: list[Path], log) -> dict:
 
     res: dict = {}
     for sigma in SIGMAS:
-        per: dict = {"plain": [], "nlm": [], "precodec": []}
+        per: dict = {"plain": [], "nlm": [], "precodec": [], "precodec_alt": []}
         nlm_pick: dict = {}
         guard: list = []
         t_nlm = t_pre = 0.0
@@ -169,21 +182,25 @@ def bench_curves(files: list[Path], log) -> dict:
             t = time.perf_counter()
             pre = preprocess(Image.fromarray(noisy), noisy, denoise="clean", record=rec, threads=1)
             t_pre += time.perf_counter() - t
+            alt = preprocess(Image.fromarray(noisy), noisy, denoise="clean", record=DecisionRecord(), threads=1,
+                             precision=_precisions()[1]).reference
             guard.append({"image": f.name, "ran": pre.applied, "reason": rec.preprocessing.get("reason"),
                           "sigma_est": rec.preprocessing.get("noise", {}).get("sigma")})
-            data.append((f, clean, noisy, ref, cands, pre.reference))
+            data.append((f, clean, noisy, ref, cands, pre.reference, alt))
         mean_unenc = {k: float(np.mean([d[4][k][1] for d in data])) for k in NLM_FACTORS}
         best = max(mean_unenc, key=mean_unenc.get)
         nlm_pick = {"factors": NLM_FACTORS, "mean_unencoded_ssimulacra2": mean_unenc, "chosen_factor": best,
                     "h": best * sigma}
-        unenc = {"noisy": [], "nlm": [], "precodec": []}
-        for f, clean, noisy, ref, cands, den in data:
+        unenc = {"noisy": [], "nlm": [], "precodec": [], "precodec_alt": []}
+        for f, clean, noisy, ref, cands, den, alt in data:
             per["plain"].append(curve(ref, noisy))
             per["nlm"].append(curve(ref, cands[best][0]))
             per["precodec"].append(curve(ref, den))
+            per["precodec_alt"].append(curve(ref, alt))
             unenc["noisy"].append(float(ref.score(noisy)))
             unenc["nlm"].append(cands[best][1])
             unenc["precodec"].append(float(ref.score(den)))
+            unenc["precodec_alt"].append(float(ref.score(alt)))
             log(f"sigma {sigma} {f.name}: plain max {max(q for _, q in per['plain'][-1]):.1f} "
                 f"nlm max {max(q for _, q in per['nlm'][-1]):.1f} "
                 f"precodec max {max(q for _, q in per['precodec'][-1]):.1f}")
@@ -201,7 +218,7 @@ def bench_curves(files: list[Path], log) -> dict:
                     default=None)
                 s["bd_rate_per_image_median_pct"] = _median_or_none(
                     [bd_rate(a, b) for a, b in zip(per["plain"], per[v])])
-            if v == "precodec":
+            if v.startswith("precodec"):
                 s["bd_rate_vs_nlm_pct"] = bd_rate(mean_curve["nlm"], mean_curve[v])
             for t in TARGETS:
                 bs = [bytes_at(c, t) for c in per[v]]
@@ -378,10 +395,12 @@ def plot(res: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(SIGMAS), figsize=(5 * len(SIGMAS), 4.2), sharey=True)
     for ax, sigma in zip(axes, SIGMAS):
         mc = res["curves"][f"sigma{sigma}"]["mean_curve"]
-        for v, style in (("plain", "k-o"), ("nlm", "b-s"), ("precodec", "r-^")):
+        for v, style in (("plain", "k-o"), ("nlm", "b-s"), ("precodec", "r-^"), ("precodec_alt", "m:v")):
+            if v not in mc:
+                continue
             b = [p[0] / 1024 for p in mc[v]]
             q = [p[1] for p in mc[v]]
-            ax.plot(b, q, style, ms=4, label=v)
+            ax.plot(b, q, style, ms=4, label=_label(v, res))
         ax.set_xscale("log")
         ax.set_title(f"Kodak + noise sigma {sigma}")
         ax.set_xlabel("mean KiB per image (JPEG)")
@@ -390,6 +409,15 @@ def plot(res: dict, path: Path) -> None:
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def _label(v: str, res: dict) -> str:
+    """Table and legend name of a curve: the precodec curves name their model build."""
+    if v == "precodec":
+        return f"precodec ({res.get('default_precision', 'fp32')}, default)"
+    if v == "precodec_alt":
+        return f"precodec ({res.get('alt_precision', 'int8')})"
+    return v
 
 
 def write_md(res: dict, path: Path, cmd: str) -> None:
@@ -406,14 +434,16 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
     fmt = lambda v, s="": "n/a" if v is None else f"{v:+.1f}%{s}" if isinstance(v, float) else str(v)  # noqa
     for sigma in SIGMAS:
         r = res["curves"][f"sigma{sigma}"]
-        for v in ("plain", "nlm", "precodec"):
+        for v in ("plain", "nlm", "precodec", "precodec_alt"):
+            if v not in r["summary"]:
+                continue
             s = r["summary"][v]
-            name = v if v != "nlm" else f"NLM h={r['nlm']['h']:.1f}"
+            name = _label(v, res) if v != "nlm" else f"NLM h={r['nlm']['h']:.1f}"
             t70, t80 = s["target70"], s["target80"]
             L.append(
                 f"| {sigma} | {name} | {s['best_quality_mean']:.1f} | "
                 f"{fmt(s.get('bd_rate_vs_plain_pct')) if v != 'plain' else '-'} | "
-                f"{fmt(s.get('bd_rate_vs_nlm_pct')) if v == 'precodec' else '-'} | "
+                f"{fmt(s.get('bd_rate_vs_nlm_pct')) if v.startswith('precodec') else '-'} | "
                 f"{t70['reached']}/{t70['of']} | {t70['mean_bytes'] and round(t70['mean_bytes'])} | "
                 f"{t80['reached']}/{t80['of']} | {t80['mean_bytes'] and round(t80['mean_bytes'])} | "
                 f"{s['unencoded_ssimulacra2_mean']:.1f} |")
@@ -440,6 +470,22 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
         dq = pc["best_quality_mean"] - nl["best_quality_mean"]
         L.append(f"| sigma {sigma}: beat NLM (BD-rate vs NLM < 0 and higher best quality) | {fmt(bn)}, "
                  f"{dq:+.1f} points | {yes(bn is not None and bn < 0 and dq > 0)} |")
+    k = res["auto_clean_kodak"]
+    L.append(f"| clean Kodak: `auto` triggers on no image | {k['triggered']} of {k['of']} | "
+             f"{yes(k['triggered'] == 0)} |")
+    guarded = {c: d for c, d in res["ood"]["by_category"].items() if c in GUARDED_OOD}
+    ran = sum(d["auto_ran"] + d["clean_ran"] for d in guarded.values())
+    L.append(f"| ood-dev: no learned preprocessing on any {', '.join(sorted(guarded))} image (`auto` or `clean`) | "
+             f"{ran} runs on {sum(d['images'] for d in guarded.values())} images | {yes(ran == 0)} |")
+    dp = res.get("default_precision", "fp32")
+    sp = res["speed"].get(f"denoise_{dp}_2t")
+    if sp:
+        L.append(f"| at most {SPEED_GOAL_MS_PER_MP} ms per megapixel with 2 threads ({dp}, the default build) | "
+                 f"{sp['ms_per_mp']:.0f} ms/MP | {yes(sp['ms_per_mp'] <= SPEED_GOAL_MS_PER_MP)} |")
+    m = res["memory"]
+    if "error" not in m:
+        L.append(f"| peak memory under 1 GiB on 24 megapixels (whole process) | {m['peak_mib']:.0f} MiB | "
+                 f"{yes(m['peak_mib'] < 1024)} |")
     L.append("")
     k = res["auto_clean_kodak"]
     L.append(f"## Clean Kodak, `denoise=\"auto\"`\n\n{k['triggered']} of {k['of']} triggered; "
@@ -508,7 +554,8 @@ def main(argv: list[str] | None = None) -> None:
         "versions": {"precodec": precodec.__version__, "onnxruntime": onnxruntime.__version__,
                      "pillow": Image.__version__, "numpy": np.__version__},
         "model": {k: models.manifest("denoiser")[k] for k in ("name", "version", "sha256", "parameters")},
-        "kodak_images": [f.name for f in files], "auto_threshold": AUTO_THRESHOLD, "qualities": QUALITIES}
+        "kodak_images": [f.name for f in files], "auto_threshold": AUTO_THRESHOLD, "qualities": QUALITIES,
+        "default_precision": _precisions()[0], "alt_precision": _precisions()[1]}
     import cv2
 
     res["versions"]["opencv"] = cv2.__version__
@@ -523,6 +570,9 @@ def main(argv: list[str] | None = None) -> None:
         made_by = {"command": old["command"], "date": old["date"]}
         res["kept"] = {part: old.get("kept", {}).get(part, made_by) for part in sorted(keep)}
         res["kodak_images"] = old["kodak_images"]
+        if "curves" in keep:
+            res["default_precision"] = old.get("default_precision", "fp32")
+            res["alt_precision"] = old.get("alt_precision", "int8")
     for part, (key, run, skipped) in steps.items():
         res[key] = old[key] if part in keep else skipped if part in skip else run()
     res["runtime_s"] = time.time() - t0

@@ -163,7 +163,7 @@ def test_runtime_follows_the_manifest_phase_layout():
             for j in range(2):
                 want[i::2, j::2, c] = noisy[i::2, j::2, c] - 255.0 * noise[4 * c + 2 * i + j]
     want = np.clip(np.floor(want + 0.5), 0, 255)
-    got = denoise_array(noisy, sigma=sig, threads=1)
+    got = denoise_array(noisy, sigma=sig, threads=1, precision="fp32")
     assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 0.01
     assert np.abs(got.astype(int) - noisy).mean() > 2  # it did denoise
 
@@ -239,7 +239,7 @@ def test_auto_denoises_noisy_photos_and_records_it():
     assert p.applied and p.reference_name == "denoised"
     assert np.array_equal(np.asarray(p.image), p.reference)
     pp = rec.preprocessing
-    assert pp["ran"] and pp["model"] == "denoiser" and pp["fidelity"]["passed"]
+    assert pp["ran"] and pp["model"] == "denoiser_int8" and pp["precision"] == "int8" and pp["fidelity"]["passed"]
     assert pp["strength"] == 1.0 and len(pp["sigma_in"]) == 3
     assert pp["bytes_saved_proxy"]["saved"] > 0
     assert not rec.fallback

@@ -221,8 +221,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="targets 60, 70, 80 (low), 80 (mid) or 90 (high): the search has settings per band "
                          "(precodec.tuners.search.target_band)")
     ap.add_argument("--start", default="", help="JSON settings to start the descent from")
+    ap.add_argument("--rows", default="all", choices=("all", "clean", "bsds"),
+                    help="tune on all rows, the clean photographs only (Wikipedia, PNG) or BSDS432 only (JPEG "
+                         "sources, cheap to re-encode at high quality)")
     args = ap.parse_args(argv)
     rows, pred = load_oof(args.format)
+    if args.rows != "all":
+        rows = [r for r in rows if r["id"].startswith("bsds432/") == (args.rows == "bsds")]
     rows = rows[::args.every]
     if args.limit:
         rows = rows[:args.limit]

@@ -16,16 +16,48 @@ b'\\xff\\xd8'
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any, Mapping
 
 import PIL
-from PIL import features
+from PIL import ImageFile, features
 
 from ..errors import EncoderError
 from ._image_util import SUBSAMPLING_TO_PIL, as_pil, metadata_kwargs
 from .base import ImageCodec, Param, ParamSpace
 
 __all__ = ["JpegCodec"]
+
+#: Pillow sizes libjpeg's output buffer for ``optimize`` / ``progressive`` at 1 byte per pixel (2 at quality >= 95),
+#: and libjpeg cannot grow it there ("Suspension not allowed here"): detailed images at quality 100 with 4:4:4 need
+#: up to about 3 bytes per pixel (random noise: 2.9).  A failed save is retried with buffers of these many bytes per
+#: pixel (Pillow's ``ImageFile.MAXBLOCK`` raised for the call; a concurrent save merely gets a larger buffer too).
+_RETRY_BYTES_PER_PIXEL = (4, 16)
+_MAXBLOCK_LOCK = threading.Lock()
+
+
+def _save(im: Any, buf: io.BytesIO, kw: dict[str, Any]) -> None:
+    try:
+        im.save(buf, "JPEG", **kw)
+        return
+    except OSError as exc:
+        if not (kw.get("optimize") or kw.get("progressive")):
+            raise
+        err = exc
+    for per_pixel in _RETRY_BYTES_PER_PIXEL:
+        buf.seek(0)
+        buf.truncate()
+        with _MAXBLOCK_LOCK:
+            old = ImageFile.MAXBLOCK
+            ImageFile.MAXBLOCK = max(old, per_pixel * im.width * im.height + 65536)
+            try:
+                im.save(buf, "JPEG", **kw)
+                return
+            except OSError as exc:
+                err = exc
+            finally:
+                ImageFile.MAXBLOCK = old
+    raise err
 
 
 class JpegCodec(ImageCodec):
@@ -50,15 +82,8 @@ class JpegCodec(ImageCodec):
         im = as_pil(data, alpha=False)
         buf = io.BytesIO()
         try:
-            im.save(
-                buf,
-                "JPEG",
-                quality=p["quality"],
-                subsampling=SUBSAMPLING_TO_PIL[p["subsampling"]],
-                progressive=p["progressive"],
-                optimize=p["optimize"],
-                **metadata_kwargs(metadata),
-            )
+            _save(im, buf, {"quality": p["quality"], "subsampling": SUBSAMPLING_TO_PIL[p["subsampling"]],
+                            "progressive": p["progressive"], "optimize": p["optimize"], **metadata_kwargs(metadata)})
         except (OSError, ValueError) as exc:
             raise EncoderError(f"jpeg: {exc}") from None
         return buf.getvalue()

@@ -53,6 +53,25 @@ def test_jpeg_subsampling_written(name, sub, factors, photo):
     assert im.layer[0][1:3] == factors  # luma sampling factors (h, v)
 
 
+@pytest.mark.parametrize("name", [n for n in ("jpeg", "mozjpeg", "jpegli") if n in IMAGE_BACKENDS])
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_quality_100_on_noise_does_not_overflow(name, progressive):
+    # random noise at quality 100 with 4:4:4 needs about 2.9 bytes per pixel; Pillow's buffer for
+    # optimize/progressive holds 2 and libjpeg cannot grow it ("Suspension not allowed here")
+    noise = np.random.default_rng(3).integers(0, 256, (192, 160, 3), np.uint8)
+    codec = get_codec(name)
+    params = {"quality": 100}
+    if "subsampling" in codec.space:
+        params["subsampling"] = "4:4:4"
+    if "progressive" in codec.space:
+        params["progressive"] = progressive
+    data = codec.encode(noise, params)
+    assert len(data) > 1.5 * noise.shape[0] * noise.shape[1]
+    # 4:2:0-only backends (jpegli) cannot keep random chroma; luma is always kept
+    luma = lambda a: a.astype(np.float64) @ [0.299, 0.587, 0.114]  # noqa: E731
+    assert _psnr(luma(noise), luma(np.asarray(_plain_decode(data).convert("RGB")))) > 35
+
+
 def test_jpeg_progressive_and_optimize(photo):
     c = get_codec("jpeg")
     assert _plain_decode(c.encode(photo, {"progressive": True})).info.get("progressive") == 1

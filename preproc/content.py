@@ -124,7 +124,10 @@ def content_features(image: np.ndarray, *, max_pixels: int = 262_144) -> dict[st
     image : numpy.ndarray
         uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
     max_pixels : int
-        Work on a nearest-neighbour reduced copy of at most about this size.
+        Sets the sampling step of the nearest-neighbour reduced copy: every
+        ``ceil(sqrt(pixels / max_pixels))``-th row and column is taken together
+        with its neighbour (flatness is measured between neighbours), so the
+        copy has up to about 4x ``max_pixels`` pixels (about 1 MP by default).
 
     Returns
     -------
@@ -212,7 +215,7 @@ def classify(image: np.ndarray, *, max_pixels: int = 262_144) -> ContentClass:
     image : numpy.ndarray
         uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
     max_pixels : int
-        Size of the reduced copy the features are measured on.
+        Passed to :func:`content_features` (sets the size of the reduced copy).
 
     Returns
     -------

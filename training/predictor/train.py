@@ -57,7 +57,7 @@ OOF = ROOT / "training" / "runs" / "predictor" / "oof_{fmt}.npz"
 
 
 def out_of_fold(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, k: int, epochs: int, hidden: int,
-                seed: int, ensemble: int, weight_decay: float) -> Path:
+                seed: int, ensemble: int, weight_decay: float, out: Path | None = None) -> Path:
     """K-fold out-of-fold predictions of every training item (for tuning the search on unseen images).
 
     Each fold's items are predicted by models trained on the other folds only, with the same settings as
@@ -66,6 +66,10 @@ def out_of_fold(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, k: 
     import torch
 
     X, S, B, ids = build(fmt, rows, feats)
+    from precodec.tuners.space import GRIDS
+
+    Ms = torch.tensor(label_mask(ids, GRIDS[fmt], S.shape)) if MASK_FROM is not None else None
+    Mb = torch.tensor(label_mask(ids, GRIDS[fmt], B.shape)) if MASK_FROM is not None else None
     folds = np.array([fold_of(i, k) for i in ids])
     ps_all = np.zeros_like(S)
     pb_all = np.zeros_like(B)
@@ -80,14 +84,14 @@ def out_of_fold(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, k: 
             torch.manual_seed(seed + m)
             model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
             _fit(model, Xt, St, Bt, idx_tr, std, epochs=epochs, seed=seed + m, weight_decay=weight_decay,
-                 tag=f"{fmt}/fold{f}/{m}")
+                 tag=f"{fmt}/fold{f}/{m}", Ms=Ms, Mb=Mb)
             members.append(model)
         model = Ensemble(members) if ensemble > 1 else members[0]
         model.eval()
         with torch.no_grad():
             ps, pb = (a.numpy() for a in model(Xt[torch.tensor(np.flatnonzero(~tr))]))
         ps_all[~tr], pb_all[~tr] = ps, pb
-    out = Path(str(OOF).format(fmt=fmt))
+    out = Path(str(out or OOF).format(fmt=fmt))
     np.savez(out, ids=np.array(ids), scores=ps_all, log_bpp=pb_all, folds=folds)
     e = np.abs(ps_all - S)
     print(f"{fmt} out-of-fold score MAE {e.mean():.3f} bytes MAPE {np.abs(np.exp(pb_all - B) - 1).mean():.4f}",
@@ -225,11 +229,14 @@ def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, ep
     n_q = len(GRIDS[fmt])
     Xt, St, Bt = (torch.tensor(a) for a in (X, S, B))
     idx_tr = torch.tensor(np.flatnonzero(tr))
+    Ms = torch.tensor(label_mask(ids, GRIDS[fmt], S.shape)) if MASK_FROM is not None else None
+    Mb = torch.tensor(label_mask(ids, GRIDS[fmt], B.shape)) if MASK_FROM is not None else None
     members = []
     for m in range(ensemble):
         torch.manual_seed(seed + m)
         model = make_model(X.shape[1], S.shape[1], B.shape[1], n_q, mean, std, hidden)
-        _fit(model, Xt, St, Bt, idx_tr, std, epochs=epochs, seed=seed + m, weight_decay=weight_decay, tag=f"{fmt}/{m}")
+        _fit(model, Xt, St, Bt, idx_tr, std, epochs=epochs, seed=seed + m, weight_decay=weight_decay, tag=f"{fmt}/{m}",
+             Ms=Ms, Mb=Mb)
         members.append(model)
     model = Ensemble(members) if ensemble > 1 else members[0]
     model.eval()
@@ -239,7 +246,29 @@ def train_format(fmt: str, rows: list[dict], feats: dict[str, np.ndarray], *, ep
     return _evaluate(fmt, model, X, S, B, ps, pb, grid, tr, val, std, ids)
 
 
-def _fit(model, Xt, St, Bt, idx_tr, std, *, epochs: int, seed: int, weight_decay: float, tag: str) -> None:
+#: BSDS432 ships as JPEG at quality about 95: re-encoding it on its own 8x8 grid at high qualities scores (and
+#: compresses) unlike a photograph that never was a JPEG.  1.1.0 learnt that as a bump at the grid's 95 and applies it
+#: to Kodak: it over-predicts jpeg:444 there by 1.8 points on average at quality 95 (0.8 at 92 and 97).  With
+#: ``--mask-jpeg-sources-from Q`` the BSDS rows' labels at grid qualities >= Q do not count in the loss.  Tried in
+#: session 6 with Q = 92 (bias at 95 on Kodak: +0.09): Kodak target 90 went from 2.17 to 1.83 encodes and from +9.0 to
+#: +6.6 % over the oracle, but 60/70/80 from +2.5/+3.2/+4.0 to +3.3/+3.5/+5.7 %, so it was not shipped; out of fold
+#: the clean rows did not change beyond the spread between training seeds.  Off by default.
+MASK_FROM: float | None = None
+
+
+def label_mask(ids: list[str], grid, shape) -> "np.ndarray":
+    """1 where a label counts in the loss, 0 where it is masked (see :data:`MASK_FROM`)."""
+    m = np.ones(shape, np.float32)
+    if MASK_FROM is not None:
+        top = np.asarray(grid) >= MASK_FROM
+        for i, iid in enumerate(ids):
+            if iid.startswith("bsds432/") and "#" not in iid:
+                m[i][..., top] = 0.0
+    return m
+
+
+def _fit(model, Xt, St, Bt, idx_tr, std, *, epochs: int, seed: int, weight_decay: float, tag: str,
+         Ms=None, Mb=None) -> None:
     import torch
 
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=weight_decay)
@@ -254,7 +283,13 @@ def _fit(model, Xt, St, Bt, idx_tr, std, *, epochs: int, seed: int, weight_decay
             x = Xt[b] + torch.randn_like(Xt[b]) * torch.tensor(std) * 0.02
             ps, pb = model(x)
             # Huber on scores (points), MSE on log bpp scaled so 1 point ~ 3 % bytes
-            loss = torch.nn.functional.huber_loss(ps, St[b], delta=2.0) + 100 * torch.nn.functional.mse_loss(pb, Bt[b])
+            if Ms is None:
+                loss = torch.nn.functional.huber_loss(ps, St[b], delta=2.0) \
+                    + 100 * torch.nn.functional.mse_loss(pb, Bt[b])
+            else:
+                ms, mb = Ms[b], Mb[b]
+                loss = (torch.nn.functional.huber_loss(ps, St[b], delta=2.0, reduction="none") * ms).sum() \
+                    / ms.sum().clamp(min=1) + 100 * (((pb - Bt[b]) ** 2) * mb).sum() / mb.sum().clamp(min=1)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -268,7 +303,10 @@ def _evaluate(fmt, model, X, S, B, ps, pb, grid, tr, val, std, ids) -> dict:
     from precodec.tuners.space import SCORE_CONFIGS
 
     res: dict = {"items_train": int(tr.sum()), "items_held_out": int(val.sum())}
-    for part, m in (("train", tr), ("held_out", val)):
+    clean = np.array([not i.startswith("bsds432/") for i in ids])
+    # held_out counts every label, also the BSDS labels a masked model is not trained on (MASK_FROM);
+    # held_out_clean: the held-out clean photographs only (comparable between masked and unmasked models)
+    for part, m in (("train", tr), ("held_out", val), ("held_out_clean", val & clean)):
         if not m.any():
             continue
         e_s = np.abs(ps[m] - S[m])
@@ -319,6 +357,8 @@ def export(fmt: str, out: dict, *, rows_used: int, args: argparse.Namespace) -> 
                           "never": "kodak"},
         "training": {"script": "training/predictor/train.py", "seed": args.seed, "epochs": args.epochs,
                      "hidden": args.hidden, "ensemble": args.ensemble, "weight_decay": args.weight_decay,
+                     "mask_jpeg_sources_from": MASK_FROM,
+                     "command": "OMP_NUM_THREADS=1 python training/predictor/train.py " + " ".join(sys.argv[1:]),
                      "torch": torch.__version__},
         "results": out["results"],
         "ood": out["ood"],
@@ -337,12 +377,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ensemble", type=int, default=5)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--mask-jpeg-sources-from", type=float, default=None, metavar="Q",
+                    help="BSDS432 (JPEG sources) labels at grid qualities >= Q do not count in the loss")
+    ap.add_argument("--oof-out", type=Path, default=None, help="where --oof writes (default: oof_<format>.npz)")
     ap.add_argument("--oof", type=int, default=0, metavar="K",
                     help="instead of training the shipped model, write K-fold out-of-fold predictions "
                          "(for tune_search)")
     args = ap.parse_args(argv)
     import torch
 
+    global MASK_FROM
+    MASK_FROM = args.mask_jpeg_sources_from
     torch.set_num_threads(1)
     rows = load_rows(args.labels)
     feats = features_for(rows)
@@ -350,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.oof:
             print("wrote", out_of_fold(fmt, rows, feats, k=args.oof, epochs=args.epochs, hidden=args.hidden,
                                        seed=args.seed, ensemble=args.ensemble,
-                                       weight_decay=args.weight_decay))
+                                       weight_decay=args.weight_decay, out=args.oof_out))
             continue
         out = train_format(fmt, rows, feats, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
                            ensemble=args.ensemble, weight_decay=args.weight_decay)

@@ -13,7 +13,9 @@ Measures, in one process, side by side:
      SSIMULACRA2 of the unencoded result (the oracle choice: it uses the clean
      image, which precodec never sees);
    - ``precodec``: ``precodec.preproc.preprocess(denoise="clean")``, the real path
-     (noise estimate, content guard, model, fidelity guard).
+     (noise estimate, content guard, model, fidelity guard), with the default model
+     build (int8); ``precodec_alt``: the same with the other build (fp32).  The goals
+     are judged on the default build.
 
    BD-rate (piecewise-linear log-rate over the common SSIMULACRA2 range of the
    mean curves), highest mean quality, and the bytes to reach targets 70 and 80.
@@ -487,7 +489,6 @@ def write_md(res: dict, path: Path, cmd: str) -> None:
         L.append(f"| peak memory under 1 GiB on 24 megapixels (whole process) | {m['peak_mib']:.0f} MiB | "
                  f"{yes(m['peak_mib'] < 1024)} |")
     L.append("")
-    k = res["auto_clean_kodak"]
     L.append(f"## Clean Kodak, `denoise=\"auto\"`\n\n{k['triggered']} of {k['of']} triggered; "
              f"{k['identical']} of {k['of']} outputs byte-identical to `denoise=\"off\"`.  Noise estimates: "
              f"max {max(r['sigma_est'] for r in k['images']):.2f} (auto threshold "

@@ -36,7 +36,7 @@ _RETRY_BYTES_PER_PIXEL = (4, 16)
 _MAXBLOCK_LOCK = threading.Lock()
 
 
-def _save(im: Any, buf: io.BytesIO, kw: dict[str, Any]) -> None:
+def _pillow_save(im: Any, buf: io.BytesIO, kw: dict[str, Any]) -> None:
     try:
         im.save(buf, "JPEG", **kw)
         return
@@ -82,7 +82,7 @@ class JpegCodec(ImageCodec):
         im = as_pil(data, alpha=False)
         buf = io.BytesIO()
         try:
-            _save(im, buf, {"quality": p["quality"], "subsampling": SUBSAMPLING_TO_PIL[p["subsampling"]],
+            _pillow_save(im, buf, {"quality": p["quality"], "subsampling": SUBSAMPLING_TO_PIL[p["subsampling"]],
                             "progressive": p["progressive"], "optimize": p["optimize"], **metadata_kwargs(metadata)})
         except (OSError, ValueError) as exc:
             raise EncoderError(f"jpeg: {exc}") from None

@@ -70,7 +70,8 @@ _PROXY_QUALITY = 85
 #: -36.1% at 0.8).  0.8 is kept: at 1.0 the model also removes some structure, and the fidelity
 #: guard then rejects sharp-edged synthetic photos with sigma-12 noise (low-passed residual 5.9
 #: against its 5.0 limit; 2.8-3.9 at 0.8), as it did with 2.1.0.  Sigma 5 stays at 0.7: 0.2 points
-#: of BD-rate over 15 images is not worth removing more texture where the noise is faint.
+#: of BD-rate over 15 images is not worth removing more texture where the noise is faint.  Not
+#: re-tuned for 2.3.0 (2.2.0's weights) or 2.4.0 (two more body layers).
 SIGMA_GAIN = ((5.0, 0.7), (10.0, 0.8))
 
 

@@ -30,7 +30,7 @@ from train import RUN_DIR, load_images, make_val, read_list  # noqa: E402
 
 REPO = HERE.parent.parent
 MODEL_DIR = REPO / "precodec" / "models"
-VERSION = "2.3.0"
+VERSION = "2.4.0"
 
 
 def sha256(p: Path) -> str:

@@ -169,13 +169,13 @@ def content_features(image: np.ndarray, *, max_pixels: int = 262_144) -> dict[st
     starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
     counts = np.diff(np.append(starts, srt.size))
     n = packed.size
-    top16 = int(_top_sum(counts, 16))
+    top16 = _top_sum(counts, 16)
     import cv2
 
     blur = cv2.GaussianBlur(a, (0, 0), 1.0)
     q = (blur >> 3).astype(np.uint32)
     qp = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
-    qtop16 = int(_top_sum(np.bincount(qp.ravel(), minlength=1 << 15), 16))
+    qtop16 = _top_sum(np.bincount(qp.ravel(), minlength=1 << 15), 16)
     dark = mx < 20
     nondark = ~dark
     # red-orange hue: R clearly the largest, B the smallest, G between

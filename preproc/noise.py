@@ -84,8 +84,7 @@ def _channel_sigma(ch: np.ndarray, vblocks: np.ndarray | None) -> tuple[float, i
     h2, w2 = (h // 2) * 2, (w // 2) * 2
     c = ch[:h2, :w2]
     a, b, cc, d = c[0::2, 0::2], c[0::2, 1::2], c[1::2, 0::2], c[1::2, 1::2]
-    s1, s2 = a - b, cc - d
-    hh = (s1 - s2) * 0.5
+    hh = (a - b - cc + d) * 0.5
     ll = (a + b + cc + d) * 0.5
     bh, bw = hh.shape[0] // _BLOCK, hh.shape[1] // _BLOCK
     if bh == 0 or bw == 0:
@@ -100,10 +99,8 @@ def _channel_sigma(ch: np.ndarray, vblocks: np.ndarray | None) -> tuple[float, i
     g[:-1, :] += np.abs(np.diff(ll, axis=0))
     struct = g.reshape(bh, _BLOCK, bw, _BLOCK).mean(axis=(1, 3))
     e, struct = e.ravel(), struct.ravel()
-    if vblocks is not None:
-        v = vblocks
-        if v.sum() >= max(4, 0.05 * v.size):
-            e, struct = e[v], struct[v]
+    if vblocks is not None and vblocks.sum() >= max(4, 0.05 * vblocks.size):
+        e, struct = e[vblocks], struct[vblocks]
     k = max(min(e.size, _MIN_BLOCKS), int(e.size * _FRACTION))
     sel = np.argpartition(struct, k - 1)[:k]
     return float(np.sqrt(np.mean(e[sel]))), int(e.size)

@@ -121,6 +121,14 @@ def main(argv: list[str] | None = None) -> None:
                "seed": targs["seed"], "batch": targs["batch"], "body_layers": targs["n"]}]
     src = targs.get("init_from")
     while src:
+        if src.endswith(".onnx"):
+            # started from an exported model: its manifest (read before this export rewrites it) lists its stages
+            prev_man = json.loads(Path(src).with_suffix(".json").read_text())
+            prev_stages = prev_man["training"]["stages"]
+            prev_stages[-1] = {**prev_stages[-1], "exported_as": {"version": prev_man["version"],
+                                                                   "sha256": prev_man["sha256"]}}
+            stages[:0] = prev_stages
+            break
         prev = torch.load(src, weights_only=False)
         pa = prev["args"]
         stages.insert(0, {"run": Path(src).parent.name, "steps": prev["step"], "lr": pa["lr"], "seed": pa["seed"],
@@ -132,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                  f"--lr {targs['lr']} --warmup {targs['warmup']} --seed {targs['seed']}"
                  + "".join(f" --{k} {targs[k]}" for k, d in (("c1", 24), ("c2", 48), ("n", 4), ("nh", 1))
                            if targs[k] != d)
+                 + (f" --ssim2-weight {targs['ssim2_weight']}" if targs.get("ssim2_weight") else "")
                  + (f" --init-from {targs['init_from']}" if targs.get("init_from") else ""))
     common = {
         "version": VERSION,
@@ -159,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
                             "x U(0.9, 1.1)",
             "patches": f"{targs['patch']}x{targs['patch']}, flips/rotations; {targs['p_small']:.0%} cut from the "
                        "images 2x area-downscaled (cleaner targets)",
-            "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients",
+            "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients"
+                    + (f"; last stage also + {targs['ssim2_weight']} x the differentiable SSIMULACRA2 error "
+                       "(training/denoiser/ssim2_torch.py) against the clean patch" if targs.get("ssim2_weight") else ""),
             "steps": total_steps, "stages": stages, "batch": targs["batch"], "patch": targs["patch"],
             "seed": targs["seed"],
             "optimizer": f"Adam lr {targs['lr']} ({targs['warmup']}-step warm-up) cosine to 1e-5 over "

@@ -13,7 +13,9 @@ jitter (the runtime feeds the classical estimate, which is within about that).
 30% of the patches come from the images 2x area-downscaled: cleaner targets.
 
 Loss: L1 + 0.5 * L1 of the horizontal/vertical gradients, so that texture and
-edges are rewarded and not averaged away as plain L2 does.
+edges are rewarded and not averaged away as plain L2 does; optionally
+(``--ssim2-weight``) plus the differentiable SSIMULACRA2 error of
+``ssim2_torch.py``, the metric the outputs are judged by.
 
 Usage (from the repository root)::
 
@@ -42,6 +44,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import ssim2_torch  # noqa: E402
 from model import Denoiser, macs_per_pixel, n_params  # noqa: E402
 
 REPO = HERE.parent.parent
@@ -161,7 +164,8 @@ def evaluate(model: Denoiser, val) -> dict:
     res = {}
     for s, (x, y, sg) in val.items():
         out = model(x, sg)
-        res[f"sigma{s}"] = {"psnr_noisy": round(psnr(x, y), 3), "psnr_denoised": round(psnr(out, y), 3)}
+        res[f"sigma{s}"] = {"psnr_noisy": round(psnr(x, y), 3), "psnr_denoised": round(psnr(out, y), 3),
+                            "ssim2_denoised": round(float(ssim2_torch.score(y, out.clamp(0, 1)).mean()), 3)}
     model.train()
     return res
 
@@ -190,6 +194,18 @@ def grow_body(model: Denoiser, sd: dict) -> list[str]:
     return grown
 
 
+def state_dict_from_onnx(path: str) -> dict:
+    """:class:`Denoiser` weights from an exported model (``PhaseCore`` layout: padded first and last convs)."""
+    import onnx
+    from onnx import numpy_helper
+
+    sd = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(path).graph.initializer}
+    sd["head.0.weight"] = sd["head.0.weight"][:, :15].contiguous()
+    sd["tail.2.weight"] = sd["tail.2.weight"][:12].contiguous()
+    sd["tail.2.bias"] = sd["tail.2.bias"][:12].contiguous()
+    return sd
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=24000)
@@ -206,6 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init-from", default=None,
                     help="start a new run from the model weights of this checkpoint (fresh optimizer and "
                          "schedule; ignored when the run already has a checkpoint to resume)")
+    ap.add_argument("--ssim2-weight", type=float, default=0.0,
+                    help="add this times the differentiable SSIMULACRA2 error (ssim2_torch.weighted, the metric's "
+                         "weighted sum before its final mapping) of the output against the clean patch to the loss")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--p-small", type=float, default=0.3,
                     help="share of patches cut from 2x area-downscaled images: cleaner targets (BSDS carries "
@@ -232,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
         history = state.get("history", [])
         print(f"resumed at step {step}", flush=True)
     elif args.init_from:
-        sd = torch.load(args.init_from, weights_only=False)["model"]
+        sd = (state_dict_from_onnx(args.init_from) if args.init_from.endswith(".onnx")
+              else torch.load(args.init_from, weights_only=False)["model"])
         grown = grow_body(model, sd)
         print(f"initialised from {args.init_from}"
               + (f" (new body layers {grown} start as the identity)" if grown else ""), flush=True)
@@ -252,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         x, y, sg = batch(train_ims, rng, args.batch, args.patch, small, args.p_small)
         out = model(x, sg)
         loss = loss_fn(out, y)
+        if args.ssim2_weight:
+            loss = loss + args.ssim2_weight * ssim2_torch.weighted(y, out).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

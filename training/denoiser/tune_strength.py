@@ -35,20 +35,27 @@ STRENGTHS = (0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0)
 
 
 def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
+    ap.add_argument("--sigmas", type=int, nargs="+", default=[5, 10, 15])
+    args = ap.parse_args()
+    strengths = tuple(args.strengths)
     precodec.preproc.SIGMA_GAIN = ((5.0, 1.0), (10.0, 1.0))  # raw multipliers of the estimate
     ims = load_images(read_list("val"))[::2]
     out = {}
-    for sigma in (5, 10, 15):
-        acc = {s: [] for s in ("plain",) + STRENGTHS}
-        curves = {s: [] for s in ("plain",) + STRENGTHS}
-        fallbacks = {s: 0 for s in STRENGTHS}
+    for sigma in args.sigmas:
+        acc = {s: [] for s in ("plain",) + strengths}
+        curves = {s: [] for s in ("plain",) + strengths}
+        fallbacks = {s: 0 for s in strengths}
         for i, im in enumerate(ims):
             h, w = im.shape[:2]
             c = im[max(0, h // 2 - 192):h // 2 + 192, max(0, w // 2 - 192):w // 2 + 192]
             noisy = sensor_noise(c, sigma, seed=i)
             ref = Ssimulacra2Reference(c)
             variants = {"plain": noisy}
-            for s in STRENGTHS:
+            for s in strengths:
                 p = preprocess(Image.fromarray(noisy), noisy, denoise="clean", strength=s, threads=1)
                 fallbacks[s] += not p.applied
                 variants[s] = p.reference
@@ -66,7 +73,7 @@ def main():
             str(k): {"bd_rate_vs_plain_pct": round(bd_rate(mean["plain"], mean[k]), 2),
                      "worst_vs_plain_pct": round(worst_rate(mean["plain"], mean[k]), 2),
                      "best_quality": round(float(np.mean([max(q for _, q in c) for c in curves[k]])), 2)}
-            for k in STRENGTHS}
+            for k in strengths}
         out[sigma]["fallbacks"] = {str(k): v for k, v in fallbacks.items()}
         out[sigma]["images"] = len(ims)
         print(sigma, json.dumps(out[sigma]), flush=True)

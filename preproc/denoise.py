@@ -82,11 +82,12 @@ def denoise_array(
         Tiles run on this many workers of one onnxruntime thread each
         (default: the number of CPU cores, at most 4).  Each worker holds
         one tile's tensors: with the default tile, about 80 MiB more peak
-        memory per worker for int8 and 150 MiB for fp32 (denoiser 2.4.0 on a
-        24-megapixel image: 152/231 MiB int8, 253/405 MiB fp32 with 1/2 workers).
+        memory per worker for int8 and 150 MiB for fp32 (measured with
+        denoiser 2.4.0, the same network as 2.5.0, on a 24-megapixel image:
+        152/231 MiB int8, 253/405 MiB fp32 with 1/2 workers).
     precision : {"int8", "fp32"}
         Which build of the model to run (int8, the default: about 3x faster
-        with 2 threads, 0.06-0.17 dB below fp32 on held-out crops).
+        with 2 threads; denoiser 2.5.0: within 0.05 dB of fp32 on held-out crops).
     tile : int
         Tile side in pixels (a multiple of 4, >= 32); memory grows with its square.
     margin : int

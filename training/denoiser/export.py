@@ -30,7 +30,7 @@ from train import RUN_DIR, load_images, make_val, read_list  # noqa: E402
 
 REPO = HERE.parent.parent
 MODEL_DIR = REPO / "precodec" / "models"
-VERSION = "2.4.0"
+VERSION = "2.5.0"
 
 
 def sha256(p: Path) -> str:
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     # a run started with --init-from continues another run's weights (fresh optimizer and schedule)
     # (followed back through every run's own --init-from, oldest first)
     stages = [{"run": Path(args.ckpt).parent.name, "steps": state["step"], "lr": targs["lr"],
-               "seed": targs["seed"], "batch": targs["batch"], "body_layers": targs["n"]}]
+               "seed": targs["seed"], "batch": targs["batch"], "body_layers": targs["n"],
+               "ssim2_weight": targs.get("ssim2_weight", 0.0), "init_from": targs.get("init_from")}]
     src = targs.get("init_from")
     while src:
         if src.endswith(".onnx"):
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         prev = torch.load(src, weights_only=False)
         pa = prev["args"]
         stages.insert(0, {"run": Path(src).parent.name, "steps": prev["step"], "lr": pa["lr"], "seed": pa["seed"],
-                          "batch": pa["batch"], "body_layers": pa.get("n", 4)})
+                          "batch": pa["batch"], "body_layers": pa.get("n", 4),
+                          "ssim2_weight": pa.get("ssim2_weight", 0.0), "init_from": pa.get("init_from")})
         src = pa.get("init_from")
     total_steps = sum(st["steps"] for st in stages)
     train_cmd = ("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE nice -n 10 /work/venv/bin/python "
@@ -169,8 +171,9 @@ def main(argv: list[str] | None = None) -> None:
             "patches": f"{targs['patch']}x{targs['patch']}, flips/rotations; {targs['p_small']:.0%} cut from the "
                        "images 2x area-downscaled (cleaner targets)",
             "loss": "L1 + 0.5 * L1 of horizontal/vertical gradients"
-                    + (f"; last stage also + {targs['ssim2_weight']} x the differentiable SSIMULACRA2 error "
-                       "(training/denoiser/ssim2_torch.py) against the clean patch" if targs.get("ssim2_weight") else ""),
+                    + ("; the stages with an ssim2_weight also add that times the differentiable SSIMULACRA2 "
+                       "error (training/denoiser/ssim2_torch.py) of the output against the clean patch"
+                       if any(st.get("ssim2_weight") for st in stages) else ""),
             "steps": total_steps, "stages": stages, "batch": targs["batch"], "patch": targs["patch"],
             "seed": targs["seed"],
             "optimizer": f"Adam lr {targs['lr']} ({targs['warmup']}-step warm-up) cosine to 1e-5 over "

@@ -6,7 +6,8 @@ downsampling in linear light, SSIM without the luminance denominator plus the "a
 with two simplifications that only matter for a loss: every scale uses the exact 9-tap Gaussian
 (the numpy module replays the C++ float32 recursion on the coarse scales, which moves scores of
 near-identical pairs by up to ~1 point), and inputs are float tensors in [0, 1] rather than 8-bit
-samples.  ``tests``-free: ``python ssim2_torch.py`` checks it against the shipped metric.
+samples.  ``python training/denoiser/ssim2_torch.py`` compares it with the shipped metric on JPEG
+q30/60/90 copies of four training images (largest difference seen: 0.13 points).
 """
 
 from __future__ import annotations
@@ -104,7 +105,6 @@ if __name__ == "__main__":
 
     from precodec.metrics.ssimulacra2 import ssimulacra2
 
-    rng = np.random.default_rng(0)
     from pathlib import Path
 
     src = sorted((Path(__file__).resolve().parents[3] / "shared/datasets/train/bsds432").glob("*"))[:4]

@@ -93,6 +93,7 @@ def weighted(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 
 def score(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """Per-image score: :func:`weighted` through the final mapping of ``ssimulacra2._final_score``."""
     x = weighted(ref, dist)
     x = 2.326765642916932 * x - 0.020884521182843837 * x * x + 6.248496625763138e-05 * x * x * x
     return 100.0 - 10.0 * x.clamp_min(1e-9) ** 0.6276336467831387
@@ -100,12 +101,11 @@ def score(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 if __name__ == "__main__":
     import io
+    from pathlib import Path
 
     from PIL import Image
 
     from precodec.metrics.ssimulacra2 import ssimulacra2
-
-    from pathlib import Path
 
     src = sorted((Path(__file__).resolve().parents[3] / "shared/datasets/train/bsds432").glob("*"))[:4]
     for p in src:

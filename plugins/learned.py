@@ -4,7 +4,8 @@ A new bitstream (``.pcl``, :mod:`precodec.learned`): only the ends you
 control can read it.  Nothing is registered on import.
 
 * Backend ``"learned"`` in :mod:`precodec.plugins` (``get_codec("learned")``),
-  parameter ``rate`` 0-5 (rate point, higher = more bits and quality).
+  parameters ``rate`` 0-5 (rate point, higher = more bits and quality) and
+  ``model`` (one of ``precodec.learned.WRITE_MODELS``; default the SSIMULACRA2-tuned one).
 * Pillow open/save for ``.pcl`` (format ``"PRECODEC"``), installed only by
   :func:`register_learned_plugin` (or ``import precodec.plugins.learned_register``
   is not provided on purpose: call the function).  The kill switch
@@ -34,6 +35,7 @@ from PIL import Image, ImageFile
 
 from .. import config
 from ..errors import BitstreamError, EncoderError, OptionError
+from ..learned import DEFAULT_MODEL, WRITE_MODELS
 from .base import ImageCodec, Param, ParamSpace
 
 __all__ = ["LearnedCodec", "register_learned_plugin", "unregister_learned_plugin", "FORMAT", "EXTENSION"]
@@ -50,7 +52,11 @@ class LearnedCodec(ImageCodec):
     format = "learned"
     extensions = (EXTENSION,)
     media_type = "image/x-precodec-learned"
-    space = ParamSpace((Param("rate", "int", 3, 0, 5, doc="rate point, 0 smallest .. 5 best quality"),))
+    space = ParamSpace((
+        Param("rate", "int", 3, 0, 5, doc="rate point, 0 smallest .. 5 best quality"),
+        Param("model", "choice", DEFAULT_MODEL, choices=tuple(WRITE_MODELS),
+              doc="weights to write with: the SSIMULACRA2-tuned default or the MSE-trained model"),
+    ))
 
     @classmethod
     def available(cls) -> bool:
@@ -65,7 +71,7 @@ class LearnedCodec(ImageCodec):
         from .. import learned
 
         p = self.space.validate({**(params or {}), **kwargs})
-        return learned.encode(data, rate=p["rate"])
+        return learned.encode(data, rate=p["rate"], model=p["model"])
 
     def decode(self, data: bytes) -> Any:
         from .. import learned
@@ -108,6 +114,7 @@ class PrecodecImageFile(ImageFile.ImageFile):
         self._mode = info["mode"]
         self.info["rate"] = info["rate"]
         self.info["model"] = info["model"]
+        self.info["model"] = info["model"]
         self.tile = []
 
     def load(self) -> Any:
@@ -134,10 +141,11 @@ def _save(im: Image.Image, fp: Any, filename: Any) -> None:
     metric = im.encoderinfo.get("metric", "ssimulacra2")
     if target is not None and "rate" in im.encoderinfo:
         raise OptionError("give either rate= or target=, not both")
+    model = im.encoderinfo.get("model")
     if target is not None:
-        data = learned.encode(im, target=target, metric=metric)
+        data = learned.encode(im, target=target, metric=metric, model=model)
     else:
-        data = learned.encode(im, rate=rate)
+        data = learned.encode(im, rate=rate, model=model)
     fp.write(data)
 
 

@@ -279,14 +279,15 @@ def _optimize_learned(image: ImageSource, *, target: "str | Target | None", para
     if denoise != "off":
         raise OptionError("denoise is not supported with format='learned'")
     fixed = dict(params or {})
-    unknown = sorted(set(fixed) - {"rate"})
+    unknown = sorted(set(fixed) - {"rate", "model"})
     if unknown:
-        raise OptionError(f"unknown parameter(s) {unknown} for format 'learned'; allowed: ['rate']")
+        raise OptionError(f"unknown parameter(s) {unknown} for format 'learned'; allowed: ['model', 'rate']")
     tgt = Target.parse(target) if target is not None else None
     if tgt is not None and "rate" in fixed:
         raise OptionError("target and params['rate'] are mutually exclusive: give one or the other")
     if tgt is not None and tgt.metric not in ("ssimulacra2", "psnr"):
         raise OptionError(f"format='learned' takes ssimulacra2 or psnr targets, not {tgt.metric}")
+    model = learned.model_for(tgt.metric if tgt is not None else None, fixed.get("model"))
     intake = load_image(image, strip_metadata=True)
     if intake.has_alpha:
         if not intake.alpha_is_opaque():
@@ -301,11 +302,11 @@ def _optimize_learned(image: ImageSource, *, target: "str | Target | None", para
     quality: dict[str, float] = {}
     if tgt is None:
         rate = fixed.get("rate", learned.DEFAULT_RATE)
-        data = learned.encode(im, rate=rate)
+        data = learned.encode(im, rate=rate, model=model)
         rec.encodes = 1
         rec.strategy, rec.reason = "fixed", "fixed rate point"
     else:
-        tr = learned.encode_to_target(im, target=tgt.value, metric=tgt.metric, strict=False)
+        tr = learned.encode_to_target(im, target=tgt.value, metric=tgt.metric, model=model, strict=False)
         data, rate = tr.data, tr.rate
         quality[tgt.metric] = float(tr.score)
         rec.encodes = rec.metric_runs = len(tr.tried)
@@ -316,10 +317,10 @@ def _optimize_learned(image: ImageSource, *, target: "str | Target | None", para
                       else f"target not reachable by the learned codec: best rate point gives {tr.score:.2f}")
     rec.time_ms["total"] = (time.perf_counter() - t0) * 1e3
     rec.bytes_out = len(data)
-    rec.applied = {"rate": rate}
+    rec.applied = {"rate": rate, "model": model}
     rec.measured = dict(quality)
     rec.versions = {"precodec": _version(), "learned": learned.info()}
-    return Result(data=data, format="learned", params={"rate": rate}, quality=quality, record=rec)
+    return Result(data=data, format="learned", params={"rate": rate, "model": model}, quality=quality, record=rec)
 
 
 def _plain_config(fmt: str, backends: list[str], configs: list[str], table: Mapping[str, str]) -> str:

@@ -216,16 +216,70 @@ def test_header_layout(stream):
     # frozen: never renumbered, never reused
     assert container.MODEL_IDS[1] == "learned-hp48-v1"
     assert container.MODEL_IDS[2] == "learned-hp48-v2"
-    assert container.MODEL_IDS[3] == "learned-hp48-v3" == learned.DEFAULT_MODEL
+    assert container.MODEL_IDS[3] == "learned-hp48-v3"
+    assert container.MODEL_IDS[4] == "learned-hp48-v4" == learned.DEFAULT_MODEL
+    assert container.MODEL_IDS[5] == "learned-hp48-v5"
 
 
-@pytest.mark.parametrize("old_id", [1, 2])
+# ---- models: the SSIMULACRA2-tuned default and the MSE-trained one ------------
+
+
+def test_model_for_metric_and_by_name():
+    assert learned.WRITE_MODELS[learned.DEFAULT_MODEL] == "ssimulacra2"
+    assert learned.model_for("psnr") == "learned-hp48-v5"
+    assert learned.model_for("ssimulacra2") == learned.model_for() == learned.DEFAULT_MODEL
+    assert learned.model_for("psnr", "learned-hp48-v4") == "learned-hp48-v4"  # a named model wins
+    for old in ("learned-hp48-v1", "learned-hp48-v3"):  # they decode, never write
+        with pytest.raises(OptionError, match=f"model='{old}' is not one of"):
+            learned.model_for(None, old)
+    with pytest.raises(OptionError, match="'nope'"):
+        learned.encode(PHOTO, rate=1, model="nope")
+
+
+def test_each_model_writes_its_own_id_and_decodes():
+    out = {}
+    for name in learned.WRITE_MODELS:
+        data = learned.encode(PHOTO, rate=3, model=name)
+        assert learned.stream_info(data)["model"] == name
+        out[name] = np.asarray(learned.decode(data))
+        assert _psnr(out[name], PHOTO) > 24
+    a, b = out.values()
+    assert not np.array_equal(a, b)  # different weights, different decodes
+
+
+def test_target_picks_the_model_trained_for_its_metric():
+    r = learned.encode_to_target(PHOTO, target=22.0, metric="psnr")
+    assert r.model == "learned-hp48-v5" and learned.stream_info(r.data)["model"] == r.model
+    r = learned.encode_to_target(PHOTO, target=90.0, metric="ssimulacra2", strict=False)  # tiny noisy image
+    assert r.model == learned.DEFAULT_MODEL and learned.stream_info(r.data)["model"] == r.model
+    r = learned.encode_to_target(PHOTO, target=22.0, metric="psnr", model="learned-hp48-v4")
+    assert learned.stream_info(r.data)["model"] == "learned-hp48-v4"
+
+
+def test_optimize_and_backend_take_a_model():
+    import precodec
+    from precodec.plugins import get_codec
+
+    res = precodec.optimize(PHOTO, format="learned", target=None, params={"rate": 2, "model": "learned-hp48-v5"})
+    assert res.params == {"rate": 2, "model": "learned-hp48-v5"} == res.record.applied
+    assert learned.stream_info(res.data)["model"] == "learned-hp48-v5"
+    res = precodec.optimize(PHOTO, format="learned", target="psnr:22")
+    assert res.params["model"] == "learned-hp48-v5"
+    res = precodec.optimize(PHOTO, format="learned", target=None, params={"rate": 2})
+    assert res.params["model"] == learned.DEFAULT_MODEL
+    c = get_codec("learned")
+    assert learned.stream_info(c.encode(PHOTO, {"rate": 1, "model": "learned-hp48-v5"}))["model"] == "learned-hp48-v5"
+    with pytest.raises(OptionError, match="model='x' is not one of"):
+        c.encode(PHOTO, {"model": "x"})
+
+
+@pytest.mark.parametrize("old_id", [1, 2, 3])
 def test_streams_of_older_shipped_models_still_decode(old_id):
     """Streams written by an older shipped model decode with that model's weights, not the default's."""
     yy, xx = np.mgrid[0:40, 0:56]
     rgb = np.stack([xx * 4, yy * 5, 120 + 60 * np.sin(xx / 6.0)], axis=2).clip(0, 255).astype(np.uint8)
     name = container.MODEL_IDS[old_id]
-    old = learned._runtime.get_model(name)
+    old = learned._runtime.get_model(name)  # older models only decode; _encode_array writes with one here
     assert old.name != learned.DEFAULT_MODEL
     s_old = learned._encode_array(rgb, "RGB", 2, old)
     s_new = learned.encode(rgb, rate=2)
@@ -367,11 +421,16 @@ def test_pillow_plugin_only_when_asked(tmp_path, monkeypatch):
         Image.fromarray(PHOTO).save(p, rate=3)
         with Image.open(p) as im:
             assert im.format == "PRECODEC" and im.size == (56, 40) and im.info["rate"] == 3
+            assert im.info["model"] == learned.DEFAULT_MODEL
             a = np.asarray(im.convert("RGB"))
         assert _psnr(PHOTO, a) > 20
         buf = io.BytesIO()
         Image.fromarray(PHOTO[:, :, 0]).save(buf, "PRECODEC", target=20.0, metric="psnr")
-        assert Image.open(io.BytesIO(buf.getvalue())).mode == "L"
+        with Image.open(io.BytesIO(buf.getvalue())) as im:
+            assert im.mode == "L" and im.info["model"] == "learned-hp48-v5"  # the model trained for PSNR
+        buf = io.BytesIO()
+        Image.fromarray(PHOTO).save(buf, "PRECODEC", rate=1, model="learned-hp48-v5")
+        assert Image.open(io.BytesIO(buf.getvalue())).info["model"] == "learned-hp48-v5"
     finally:
         plug.unregister_learned_plugin()
     assert "PRECODEC" not in Image.SAVE and "PRECODEC" not in Image.OPEN
@@ -394,7 +453,7 @@ def test_optimize_format_learned_meets_target_and_is_opt_in(photo):
     assert r.record.target_met and r.quality["psnr"] >= 20 and r.record.learned
     assert learned.decode(r.data).size == (photo.shape[1], photo.shape[0])
     fixed = precodec.optimize(photo, format="learned", target=None, params={"rate": 0})
-    assert fixed.params == {"rate": 0} and fixed.record.encodes == 1
+    assert fixed.params == {"rate": 0, "model": learned.DEFAULT_MODEL} and fixed.record.encodes == 1
     auto = precodec.optimize(photo, format="auto", target="psnr:20")  # 'auto' never picks the learned codec
     assert auto.format in ("jpeg", "avif")
 

@@ -48,6 +48,8 @@ from ._runtime import LearnedModel, _constriction, get_model
 
 __all__ = [
     "DEFAULT_MODEL",
+    "WRITE_MODELS",
+    "model_for",
     "DEFAULT_RATE",
     "RATE_POINTS",
     "encode",
@@ -59,12 +61,38 @@ __all__ = [
     "stream_info",
 ]
 
-#: the model new streams are written with; streams of every model in
-#: ``container.MODEL_IDS`` that ships with this precodec still decode
-DEFAULT_MODEL = "learned-hp48-v3"
+#: models new streams can be written with, and the metric each was trained for.  Streams of
+#: every model in ``container.MODEL_IDS`` that ships with this precodec still decode.
+WRITE_MODELS: dict[str, str] = {
+    "learned-hp48-v4": "ssimulacra2",  # v3 fine-tuned with MSE + a differentiable SSIMULACRA2 term
+    "learned-hp48-v5": "psnr",  # v3 trained further for MSE alone
+}
+#: the model new streams are written with unless told otherwise (precodec judges quality with SSIMULACRA2)
+DEFAULT_MODEL = "learned-hp48-v4"
 RATE_POINTS = 6
 DEFAULT_RATE = 3
 _MODEL_ID = {v: k for k, v in container.MODEL_IDS.items()}
+
+
+def model_for(metric: str | None = None, model: str | None = None) -> str:
+    """The model to write with: ``model`` when given (checked), else the one trained for ``metric``.
+
+    Examples
+    --------
+    >>> model_for("psnr")
+    'learned-hp48-v5'
+    >>> model_for("ssimulacra2") == DEFAULT_MODEL
+    True
+    """
+    if model is not None:
+        if model not in WRITE_MODELS:
+            raise OptionError(f"model={model!r} is not one of {sorted(WRITE_MODELS)}")
+        return model
+    if metric is not None:
+        for name, tuned in WRITE_MODELS.items():
+            if tuned == metric:
+                return name
+    return DEFAULT_MODEL
 
 
 def available() -> tuple[bool, str]:
@@ -77,14 +105,16 @@ def available() -> tuple[bool, str]:
 
 
 def info() -> dict[str, Any]:
-    """Model name, id, digest, rate points and file sizes (for ``precodec info``)."""
+    """Default model's name, id, digest, rate points and file sizes, and the other models (for ``precodec info``)."""
     from .. import models
 
     m = get_model(DEFAULT_MODEL)
     size = sum(models.manifest(f"{DEFAULT_MODEL}-{p}")["bytes"] for p in ("analysis", "synthesis",
                                                                           "hyper-analysis", "hyper-synthesis"))
     return {"model": m.name, "model_id": _MODEL_ID[m.name], "digest": m.digest.hex(), "rate_points": m.n_rates,
-            "bytes": size, "format_version": container.FORMAT_VERSION}
+            "bytes": size, "format_version": container.FORMAT_VERSION,
+            "tuned_for": WRITE_MODELS[m.name],
+            "models": ", ".join(f"{n} ({t})" for n, t in WRITE_MODELS.items())}
 
 
 def _to_array(image: Any) -> tuple[np.ndarray, str]:
@@ -187,7 +217,7 @@ def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel) ->
 
 
 def encode(image: Any, *, rate: int | None = None, target: float | None = None, metric: str = "ssimulacra2",
-           threads: int | None = None) -> bytes:
+           model: str | None = None, threads: int | None = None) -> bytes:
     """Encode an image with the learned codec.
 
     Parameters
@@ -203,6 +233,9 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
         (see :func:`encode_to_target`).
     metric : {"ssimulacra2", "psnr"}
         Metric for ``target``.
+    model : str, optional
+        One of :data:`WRITE_MODELS`.  Default: with ``target``, the model
+        trained for ``metric``; without, :data:`DEFAULT_MODEL`.
     threads : int, optional
         onnxruntime intra-op threads.
 
@@ -214,7 +247,7 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
     Raises
     ------
     OptionError
-        Bad rate, both ``rate`` and ``target`` given.
+        Bad rate or model, both ``rate`` and ``target`` given.
     UnsupportedModeError
         Image with alpha or an unsupported mode.
     TargetUnreachableError
@@ -230,11 +263,11 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
     if rate is not None and target is not None:
         raise OptionError("give either rate= or target=, not both")
     if target is not None:
-        return encode_to_target(image, target=target, metric=metric, threads=threads).data
-    model = get_model(DEFAULT_MODEL, threads=threads)
-    r = _check_rate(DEFAULT_RATE if rate is None else rate, model.n_rates)
+        return encode_to_target(image, target=target, metric=metric, model=model, threads=threads).data
+    m = get_model(model_for(None, model), threads=threads)
+    r = _check_rate(DEFAULT_RATE if rate is None else rate, m.n_rates)
     rgb, mode = _to_array(image)
-    return _encode_array(rgb, mode, r, model)
+    return _encode_array(rgb, mode, r, m)
 
 
 def stream_info(data: bytes) -> dict[str, Any]:
@@ -374,10 +407,11 @@ class TargetResult:
     target: float
     tried: dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
+    model: str = DEFAULT_MODEL
 
 
-def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", threads: int | None = None,
-                     strict: bool = True) -> TargetResult:
+def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", model: str | None = None,
+                     threads: int | None = None, strict: bool = True) -> TargetResult:
     """Smallest rate point whose decoded image reaches ``target`` (binary search over rate points).
 
     Quality grows with the rate point, so a bisection needs about
@@ -389,6 +423,8 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
     target : float
         Required score (SSIMULACRA2 0-100 or PSNR dB).
     metric : {"ssimulacra2", "psnr"}
+    model : str, optional
+        One of :data:`WRITE_MODELS`; default the one trained for ``metric``.
     strict : bool
         When no rate point reaches the target: raise (True) or return the best.
 
@@ -406,20 +442,21 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not np.isfinite(target):
         raise OptionError(f"target must be a finite number, got {target!r}")
     t0 = time.perf_counter()
-    model = get_model(DEFAULT_MODEL, threads=threads)
+    name = model_for(metric, model)
+    m = get_model(name, threads=threads)
     rgb, mode = _to_array(image)
     ref = rgb[:, :, 0] if mode == "L" else rgb
     tried: dict[int, float] = {}
     streams: dict[int, bytes] = {}
 
     def trial(r: int) -> float:
-        data = _encode_array(rgb, mode, r, model)
+        data = _encode_array(rgb, mode, r, m)
         dec = np.asarray(decode(data, threads=threads))
         s = float(metrics.score(metric, ref, dec))
         tried[r], streams[r] = s, data
         return s
 
-    lo, hi = 0, model.n_rates - 1
+    lo, hi = 0, m.n_rates - 1
     best = None
     while lo <= hi:
         mid = (lo + hi) // 2
@@ -428,11 +465,12 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
         else:
             lo = mid + 1
     if best is None:
-        top = model.n_rates - 1
+        top = m.n_rates - 1
         if strict:
             raise TargetUnreachableError(
                 f"{metric} target {target} not reached by the learned codec: best rate point {top} gives "
                 f"{tried[top]:.2f}"
             )
         best = top
-    return TargetResult(streams[best], best, tried[best], metric, float(target), tried, time.perf_counter() - t0)
+    return TargetResult(streams[best], best, tried[best], metric, float(target), tried, time.perf_counter() - t0,
+                        name)

@@ -44,6 +44,8 @@ MODEL_IDS: dict[int, str] = {
     1: "learned-hp48-v1",
     2: "learned-hp48-v2",
     3: "learned-hp48-v3",
+    4: "learned-hp48-v4",
+    5: "learned-hp48-v5",
 }
 MODES = ("L", "RGB")
 MAX_SIDE = 65535

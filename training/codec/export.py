@@ -4,7 +4,7 @@
 
 writes ``precodec/models/<model>-{analysis,synthesis,hyper-analysis,hyper-synthesis}.onnx``
 and one manifest ``.json`` beside each (``--model``, default the newest name,
-``learned-hp48-v3``).  A model name, once shipped, is never re-exported with
+``learned-hp48-v4``).  A model name, once shipped, is never re-exported with
 other weights: new weights get a new name and a new id in the frozen table
 ``precodec.learned.container.MODEL_IDS``, so old streams keep decoding.
 
@@ -47,7 +47,7 @@ from train import DEFAULT_DATA, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "precodec" / "models"
-DEFAULT_MODEL = "learned-hp48-v3"  # default --model
+DEFAULT_MODEL = "learned-hp48-v4"  # default --model
 AMAX = 4095  # hidden activations of the fixed-point hyper-synthesis: integers in [0, AMAX]
 ACC_LIMIT = 2**23  # bound on every accumulator magnitude (exact in float32 below 2^24)
 OUT_FRAC = 8  # outputs in units of 2^-8
@@ -263,6 +263,14 @@ def main(argv=None) -> int:
     files["hyper-synthesis"] = p
 
     n_params = sum(p.numel() for p in model.parameters())
+    tuned_for = "ssimulacra2" if float(targs.get("ssim2_weight", 0) or 0) > 0 else "psnr"
+    base = None
+    if targs.get("init_from") not in (None, "None"):
+        # the shipped model this run started from: its own manifest (with its sha256) is the chain's first link
+        base_name = targs["init_from"]
+        base = {"model": base_name, "synthesis_sha256": json.loads(
+            (args.out / f"{base_name}-synthesis.json").read_text())["sha256"],
+            "training": json.loads((args.out / f"{base_name}-synthesis.json").read_text())["training"]}
     data_list = "../shared/datasets/train (bsds432 + wikipedia, 477 images; see training/runs/codec/data.json)"
     for part, p in files.items():
         man = {
@@ -274,6 +282,7 @@ def main(argv=None) -> int:
             "codec": MODEL,
             "part": part,
             "architecture": f"mean-scale hyperprior, N={N} M={M}, GDN, 6 rate points (gain vectors); {n_params} parameters",
+            "tuned_for": tuned_for,
             "training": {
                 "script": "training/codec/train.py",
                 "data": data_list,
@@ -281,6 +290,7 @@ def main(argv=None) -> int:
                 "args": targs,
                 "schedule": args.schedule or "one run of training/codec/train.py with the args above",
                 "exported": datetime.date.today().isoformat(),
+                **({"init_from": base} if base else {}),
             },
             "results": "see benchmarks/results/learned.md",
         }

@@ -2,7 +2,13 @@
 
 Data: every image under ``../shared/datasets/train`` (bsds432 + wikipedia;
 never Kodak), random 128x128 crops with random flips, seeded.  Each sample of
-a batch draws a random rate point; loss = lambda_r * 255^2 * MSE + bpp.
+a batch draws a random rate point; loss = lambda_r * (255^2 * MSE + B * E) + bpp, where E is the
+differentiable SSIMULACRA2 error of ``training/denoiser/ssim2_torch.py`` (the metric's weighted
+sum before its final mapping) and B is ``--ssim2-weight`` (0, the default, trains for MSE alone).
+
+``--init-from NAME`` starts a new run from a shipped model's ONNX files (``from_onnx.py``: only
+its factorized hyper-prior is not recoverable; it is fitted first for ``--prior-warmup`` steps with
+everything else frozen).
 
 Resumable: a checkpoint is written every ``--ckpt-minutes`` minutes (and at
 the end) to ``<run>/last.pt``; rerunning the same command resumes from it.
@@ -31,6 +37,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import LAMBDAS, HyperCodec  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "denoiser"))
+import ssim2_torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "train"
@@ -135,6 +144,15 @@ def main(argv=None) -> int:
                          "so they become useful before the rate term can switch them off")
     ap.add_argument("--new-rate-until", type=int, default=0)
     ap.add_argument("--new-rate-ramp-until", type=int, default=0)
+    ap.add_argument("--ssim2-weight", type=float, default=0.0,
+                    help="B in lambda_r * (255^2 * MSE + B * E): E is the differentiable SSIMULACRA2 error "
+                         "(ssim2_torch.weighted); 10 weighs the two about equally at the middle rate points of "
+                         "learned-hp48-v3 (E falls by ~2.2 and 255^2 MSE by ~22 from rate point 2 to 4)")
+    ap.add_argument("--init-from", default=None,
+                    help="start a new run (no last.pt in --run) from this shipped model's ONNX files "
+                         "(e.g. learned-hp48-v3; see from_onnx.py); --N/--M are taken from it")
+    ap.add_argument("--prior-warmup", type=int, default=500,
+                    help="with --init-from: steps fitting the fresh hyper-prior alone (lr 5e-3) before training all")
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -144,11 +162,36 @@ def main(argv=None) -> int:
     print(f"{len(imgs)} training images from {args.data}", flush=True)
     (args.run / "data.json").write_text(json.dumps({"root": str(args.data), "files": names}, indent=0))
 
+    ck = args.run / "last.pt"
+    init_model = None
+    if args.init_from and not ck.exists():
+        from from_onnx import state_from_onnx
+
+        init_model, _ = state_from_onnx(args.init_from)
+        args.N, args.M = init_model.N, init_model.M
+    elif ck.exists():
+        targs = torch.load(ck, weights_only=False)["args"]
+        args.N, args.M = int(targs["N"]), int(targs["M"])
     model = HyperCodec(args.N, args.M)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
-    ck = args.run / "last.pt"
     rng = np.random.default_rng(args.seed)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
+        popt = torch.optim.Adam(model.prior.parameters(), lr=5e-3)
+        for i in range(args.prior_warmup):
+            x = batch(imgs, rng, args.batch, args.size)
+            r = torch.from_numpy(rng.integers(0, len(LAMBDAS), args.batch))
+            with torch.no_grad():
+                z = model.h_a(model.g_a(x) * torch.exp(model.log_gain[r])[:, :, None, None])
+            z_lik = model.prior.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+            zbpp = -torch.log2(z_lik.clamp_min(1e-9)).sum() / (args.batch * args.size**2)
+            popt.zero_grad(set_to_none=True)
+            zbpp.backward()
+            popt.step()
+            if (i + 1) % 100 == 0:
+                print(f"prior warm-up {i + 1}: z bpp {zbpp.item():.4f}", flush=True)
+        print(f"initialised from {args.init_from} (prior fitted for {args.prior_warmup} steps)", flush=True)
     if not ck.exists() and args.widen_from is not None:
         old = torch.load(args.widen_from, weights_only=False)
         gen = torch.Generator().manual_seed(args.seed)
@@ -175,7 +218,7 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     last_ck = t0
-    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "ssim2": 0.0, "n": 0}
     model.train()
     decayed = False
     while step < args.max_steps and time.time() - t0 < args.minutes * 60:
@@ -200,7 +243,12 @@ def main(argv=None) -> int:
         else:
             bits_w = bits
         mse = ((x_hat - x) ** 2).mean((1, 2, 3))
-        loss = (lambdas[r] * 255.0**2 * mse + bits_w / npx).mean()
+        dist = 255.0**2 * mse
+        if args.ssim2_weight:
+            e = ssim2_torch.weighted(x, x_hat.clamp(0, 1))
+            dist = dist + args.ssim2_weight * e
+            acc["ssim2"] += ssim2_torch.from_weighted(e.detach()).mean().item()
+        loss = (lambdas[r] * dist + bits_w / npx).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -214,8 +262,8 @@ def main(argv=None) -> int:
             n = acc["n"]
             el = time.time() - t0
             print(f"step {step} loss {acc['loss']/n:.4f} bpp {acc['bpp']/n:.3f} psnr {acc['psnr']/n:.2f} "
-                  f"({el/60:.1f} min)", flush=True)
-            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+                  f"ssim2 {acc['ssim2']/n:.2f} ({el/60:.1f} min)", flush=True)
+            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "ssim2": 0.0, "n": 0}
         if time.time() - last_ck > args.ckpt_minutes * 60:
             save()
             last_ck = time.time()

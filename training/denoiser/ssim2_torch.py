@@ -94,7 +94,11 @@ def weighted(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
 def score(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     """Per-image score: :func:`weighted` through the final mapping of ``ssimulacra2._final_score``."""
-    x = weighted(ref, dist)
+    return from_weighted(weighted(ref, dist))
+
+
+def from_weighted(x: torch.Tensor) -> torch.Tensor:
+    """The final mapping alone: :func:`weighted`'s output -> score."""
     x = 2.326765642916932 * x - 0.020884521182843837 * x * x + 6.248496625763138e-05 * x * x * x
     return 100.0 - 10.0 * x.clamp_min(1e-9) ** 0.6276336467831387
 

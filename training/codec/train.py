@@ -172,6 +172,9 @@ def main(argv=None) -> int:
     elif ck.exists():
         targs = torch.load(ck, weights_only=False)["args"]
         args.N, args.M = int(targs["N"]), int(targs["M"])
+        # a resumed run keeps saying where it started (export.py records the shipped model it came from)
+        if targs.get("init_from") not in (None, "None"):
+            args.init_from, args.prior_warmup = targs["init_from"], int(targs["prior_warmup"])
     model = HyperCodec(args.N, args.M)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import LAMBDAS, HyperCodec, gaussian_likelihood  # noqa: E402
+from model import LAMBDAS, HyperCodec, ideal_code  # noqa: E402
 from train import DEFAULT_DATA, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,15 +51,7 @@ def codec_curve(model: HyperCodec, ims: list[np.ndarray]) -> dict:
         b, p, s = [], [], []
         for im in ims:
             x = torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255
-            with torch.no_grad():
-                y = model.g_a(x) * torch.exp(model.log_gain[r])[None, :, None, None]
-                z = torch.round(model.h_a(y))
-                zl = model.prior.likelihood(z)
-                mean, ls = model.hyper_out(z)
-                yq = torch.round(y - mean)
-                yl = gaussian_likelihood(yq, torch.exp(ls))
-                bits = -(torch.log2(yl.clamp_min(1e-9)).sum() + torch.log2(zl.clamp_min(1e-9)).sum()).item()
-                xh = model.g_s((yq + mean) * torch.exp(model.log_igain[r])[None, :, None, None]).clamp(0, 1)
+            bits, xh = ideal_code(model, x, r)
             dec = (xh[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             ps, s2 = quality(im, dec)
             b.append(bits / (im.shape[0] * im.shape[1]))

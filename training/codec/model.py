@@ -145,6 +145,19 @@ class HyperCodec(nn.Module):
         return x_hat, y_lik, z_lik
 
 
+@torch.no_grad()
+def ideal_code(model: "HyperCodec", x: torch.Tensor, r: int) -> tuple[float, torch.Tensor]:
+    """Noise-free coding of ``x`` (1,3,H,W in [0,1]) at rate point ``r``: (ideal bits, decoded image in [0,1])."""
+    y = model.g_a(x) * torch.exp(model.log_gain[r])[None, :, None, None]
+    z = torch.round(model.h_a(y))
+    zl = model.prior.likelihood(z)
+    mean, ls = model.hyper_out(z)
+    yq = torch.round(y - mean)
+    yl = gaussian_likelihood(yq, torch.exp(ls))
+    bits = -(torch.log2(yl.clamp_min(1e-9)).sum() + torch.log2(zl.clamp_min(1e-9)).sum()).item()
+    return bits, model.g_s((yq + mean) * torch.exp(model.log_igain[r])[None, :, None, None]).clamp(0, 1)
+
+
 # ----- pieces that are exported to ONNX -----
 
 

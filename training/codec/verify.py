@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import LAMBDAS, SCALE_MIN, HyperCodec, gaussian_likelihood  # noqa: E402
+from model import LAMBDAS, HyperCodec, ideal_code  # noqa: E402
 from train import DEFAULT_DATA, load_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", type=Path, default=ROOT / "training" / "runs" / "codec" / "last.pt")
     ap.add_argument("--images", type=int, default=3)
+    ap.add_argument("--model", default=None, help="shipped model the checkpoint was exported as (default: the default model)")
     args = ap.parse_args(argv)
     from precodec import learned
 
@@ -44,17 +45,9 @@ def main(argv=None) -> int:
             h, w = (im.shape[0] // 64) * 64, (im.shape[1] // 64) * 64
             im = np.ascontiguousarray(im[:h, :w])
             x = torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255
-            with torch.no_grad():
-                y = model.g_a(x) * torch.exp(model.log_gain[r])[None, :, None, None]
-                z = torch.round(model.h_a(y))
-                zl = model.prior.likelihood(z)
-                mean, ls = model.hyper_out(z)
-                yq = torch.round(y - mean)
-                yl = gaussian_likelihood(yq, torch.exp(ls))
-                bits = -(torch.log2(yl.clamp_min(1e-9)).sum() + torch.log2(zl.clamp_min(1e-9)).sum()).item()
-                xh = model.g_s((yq + mean) * torch.exp(model.log_igain[r])[None, :, None, None]).clamp(0, 1)
+            bits, xh = ideal_code(model, x, r)
             mse_t = ((xh * 255).round() - x * 255).pow(2).mean().item()
-            data = learned.encode(im, rate=r)
+            data = learned.encode(im, rate=r, model=args.model)
             out = np.asarray(learned.decode(data)).astype(np.float64)
             mse_r = ((out - im) ** 2).mean()
             ideal.append(bits / (h * w))

@@ -100,7 +100,6 @@ def run_anchors(images: list[Path]) -> dict:
 
 def run_learned(images: list[Path], model: str) -> dict:
     from precodec import learned
-    from precodec.learned._runtime import get_model
 
     rows = []
     for r in range(learned.RATE_POINTS):
@@ -116,13 +115,9 @@ def run_learned(images: list[Path], model: str) -> dict:
               f"{np.mean([x['psnr'] for x in per]):.2f} dB {np.mean([x['ssimulacra2'] for x in per]):.2f}", flush=True)
     from precodec import models
 
-    m = get_model(model)
     man = models.manifest(f"{model}-synthesis")
-    size = sum(models.manifest(f"{model}-{part}")["bytes"]
-               for part in ("analysis", "synthesis", "hyper-analysis", "hyper-synthesis"))
-    info = {"model": model, "model_id": {v: k for k, v in learned.container.MODEL_IDS.items()}[model],
-            "digest": m.digest.hex(), "tuned_for": learned.WRITE_MODELS[model], "bytes": size,
-            "architecture": man.get("architecture"), "training_steps": man.get("training", {}).get("steps")}
+    info = {**learned.info(model), "architecture": man.get("architecture"),
+            "training_steps": man.get("training", {}).get("steps")}
     return {"points": rows, "info": info}
 
 

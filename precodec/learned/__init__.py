@@ -104,13 +104,14 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
-def info() -> dict[str, Any]:
-    """Default model's name, id, digest, rate points and file sizes, and the other models (for ``precodec info``)."""
+def info(model: str | None = None) -> dict[str, Any]:
+    """A writing model's (default :data:`DEFAULT_MODEL`) name, id, digest, rate points and file sizes, and the
+    models that write (for ``precodec info`` and the benchmark)."""
     from .. import models
 
-    m = get_model(DEFAULT_MODEL)
-    size = sum(models.manifest(f"{DEFAULT_MODEL}-{p}")["bytes"] for p in ("analysis", "synthesis",
-                                                                          "hyper-analysis", "hyper-synthesis"))
+    m = get_model(model_for(None, model))
+    size = sum(models.manifest(f"{m.name}-{p}")["bytes"] for p in ("analysis", "synthesis",
+                                                                   "hyper-analysis", "hyper-synthesis"))
     return {"model": m.name, "model_id": _MODEL_ID[m.name], "digest": m.digest.hex(), "rate_points": m.n_rates,
             "bytes": size, "format_version": container.FORMAT_VERSION,
             "tuned_for": WRITE_MODELS[m.name],

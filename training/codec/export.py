@@ -51,7 +51,7 @@ DEFAULT_MODEL = "learned-hp48-v4"  # default --model
 AMAX = 4095  # hidden activations of the fixed-point hyper-synthesis: integers in [0, AMAX]
 ACC_LIMIT = 2**23  # bound on every accumulator magnitude (exact in float32 below 2^24)
 OUT_FRAC = 8  # outputs in units of 2^-8
-ZMAX = 40  # hyper-latent symbols are clamped to [-ZMAX, ZMAX] (default of --zmax; v1-v3 were exported with 40)
+ZMAX = 128  # hyper-latent symbols are clamped to [-ZMAX, ZMAX] (default of --zmax; v1-v3 were exported with 40)
 FREQ_BITS = 16
 
 
@@ -203,10 +203,10 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=DEFAULT_MODEL, help="model name (new weights need a new name)")
     ap.add_argument("--schedule", default="", help="how the checkpoint was trained (resumed runs, learning rates)")
     ap.add_argument("--zmax", type=int, default=ZMAX,
-                    help="hyper-latent symbols are clamped to [-zmax, zmax] (v4's rate point 5 reaches |z| = 43 on "
-                         "training images and 65 on a photo, so v4 and v5 use 128; a clamped z gives wrong means "
-                         "and scales)")
-    ap.add_argument("--act-headroom", type=float, default=0.0,
+                    help="hyper-latent symbols are clamped to [-zmax, zmax] (v1-v3: 40; v4's rate point 5 reaches "
+                         "|z| = 43 on training images and 65 on a photo, so v4 and v5 use 128; a clamped z gives "
+                         "wrong means and scales)")
+    ap.add_argument("--act-headroom", type=float, default=2.0,
                     help="fixed-point hyper-synthesis activation range = this x the largest calibration "
                          "activation (0: the 99.999%% quantile, as v1-v3; v4 and v5 use 2: v4's rate point 5 "
                          "reached 3x the quantile on a photo and the clipped scales cost up to 40 SSIMULACRA2 points)")

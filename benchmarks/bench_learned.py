@@ -98,7 +98,7 @@ def run_anchors(images: list[Path]) -> dict:
     return out
 
 
-def run_learned(images: list[Path], model: str) -> dict:
+def run_learned(images: list[Path], model: str, rdoq: bool = True) -> dict:
     from precodec import learned
 
     rows = []
@@ -106,12 +106,12 @@ def run_learned(images: list[Path], model: str) -> dict:
         per = []
         for p in images:
             ref = np.asarray(Image.open(p).convert("RGB"))
-            data = learned.encode(ref, rate=r, model=model)
+            data = learned.encode(ref, rate=r, model=model, rdoq=rdoq)
             ps, s2 = scores(ref, learned.decode(data))
             per.append({"image": p.name, "bpp": len(data) * 8 / (ref.shape[0] * ref.shape[1]), "psnr": ps,
                         "ssimulacra2": s2})
         rows.append({"rate": r, "images": per})
-        print(f"{model} rate={r}: {np.mean([x['bpp'] for x in per]):.3f} bpp "
+        print(f"{model}{'' if rdoq else ' (no RDOQ)'} rate={r}: {np.mean([x['bpp'] for x in per]):.3f} bpp "
               f"{np.mean([x['psnr'] for x in per]):.2f} dB {np.mean([x['ssimulacra2'] for x in per]):.2f}", flush=True)
     from precodec import models
 
@@ -200,6 +200,8 @@ def main(argv=None) -> int:
     ap.add_argument("--anchors-only", action="store_true")
     ap.add_argument("--render-only", action="store_true", help="rewrite .md/.png from an existing learned.json")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--ablate-rdoq", action="store_true",
+                    help="also run every model with rdoq=False (plain rounding) and report what RDOQ changes")
     ap.add_argument("--models", nargs="*", default=None,
                     help="learned models to run (default: every model in precodec.learned.WRITE_MODELS)")
     args = ap.parse_args(argv)
@@ -231,6 +233,11 @@ def main(argv=None) -> int:
 
     names = args.models or list(learned.WRITE_MODELS)
     lrn = {name: run_learned(images, name) for name in names}
+    ablation = {}
+    if args.ablate_rdoq:
+        for name in names:
+            off = curve(None, run_learned(images, name, rdoq=False)["points"])
+            ablation[name] = {"curve": off}
     speed = run_speed(images[: args.speed_images], args.repeats)
 
     curves = {name: curve(None, lrn[name]["points"]) for name in names}
@@ -243,6 +250,10 @@ def main(argv=None) -> int:
             bd[model][name] = {m: bd_rate(curves[name]["bpp"], curves[name][m], curves[model]["bpp"], curves[model][m])
                                for m in ("psnr", "ssimulacra2")}
             bd[model][name]["overlap"] = {m: overlap(curves[name][m], curves[model][m]) for m in ("psnr", "ssimulacra2")}
+    for name, a in ablation.items():
+        on, off, jp = curves[name], a["curve"], curves["jpeg-420"]
+        a["bd_rdoq_on_vs_off"] = {m: bd_rate(off["bpp"], off[m], on["bpp"], on[m]) for m in ("psnr", "ssimulacra2")}
+        a["bd_off_vs_jpeg-420"] = {m: bd_rate(jp["bpp"], jp[m], off["bpp"], off[m]) for m in ("psnr", "ssimulacra2")}
     result = {
         "command": "python benchmarks/bench_learned.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": __import__("os").cpu_count()},
@@ -256,6 +267,7 @@ def main(argv=None) -> int:
         "speed": speed,
         "learned_points": {name: lrn[name]["points"] for name in names},
         "anchor_points": anchors,
+        "rdoq_ablation": ablation,
     }
     (args.out / "learned.json").write_text(json.dumps(result, indent=1))
     write_md(result, args.out / "learned.md")
@@ -287,6 +299,17 @@ def write_md(r: dict, path: Path) -> None:
     by = lambda metric, anchor: r["bd_rate_learned_vs"].get(tuned.get(metric, ""), {}).get(anchor, {}).get(metric)  # noqa: E731
     dec = min(s["kodak_decode_s"] for s in r["speed"].values())
     ok = lambda c: "met" if c else "not met"  # noqa: E731
+    if r.get("rdoq_ablation"):
+        L.append("\n## Encoder-side RDOQ (on by default) against plain rounding\n")
+        L.append("Same models and decoder; `rdoq=False` rounds every latent to the nearest symbol.  BD-rate "
+                 "against libjpeg-turbo 4:2:0 without and with RDOQ, and of RDOQ against plain rounding.\n")
+        L.append("| model | PSNR, no RDOQ | PSNR, RDOQ | RDOQ vs none | SSIMULACRA2, no RDOQ | SSIMULACRA2, RDOQ | "
+                 "RDOQ vs none |\n|---|---|---|---|---|---|---|")
+        for model, a in r["rdoq_ablation"].items():
+            on = r["bd_rate_learned_vs"][model]["jpeg-420"]
+            off, d = a["bd_off_vs_jpeg-420"], a["bd_rdoq_on_vs_off"]
+            L.append(f"| {model} | {f(off['psnr'])} | {f(on['psnr'])} | {f(d['psnr'])} | {f(off['ssimulacra2'])} | "
+                     f"{f(on['ssimulacra2'])} | {f(d['ssimulacra2'])} |")
     L.append("\n## Goals (issue 7), as measured\n")
     L.append("Each metric is judged with the model trained for it, which is the one precodec writes for a target "
              "in that metric (`encode_to_target`, `optimize(format=\"learned\", target=...)`); the table above "

@@ -486,3 +486,38 @@ def test_cli_format_learned(run_cli, tmp_path, photo):
     assert r.returncode == 0, r.stderr
     pcl = out / "a.pcl"
     assert pcl.is_file() and learned.decode(pcl.read_bytes()).size == (photo.shape[1], photo.shape[0])
+
+
+def test_rdoq_moves_symbols_toward_zero_only_where_it_pays():
+    half = np.array([4])
+    ybits = np.array([[9.0, 6.0, 3.0, 1.0, 0.5, 1.0, 3.0, 6.0, 9.0]])  # bits of -4..4 at scale index 0
+    res = np.array([0.6, -0.6, 1.55, 0.2, 2.7])
+    sym = np.rint(res).astype(np.int64)
+    idx = np.zeros(res.shape, np.int64)
+    cheap = learned._rdoq(res, sym, idx, half, ybits, np.array(0.5))
+    assert cheap.tolist() == [0, 0, 1, 0, 2]  # e.g. 0.6: 0.5 x 0.36 + 0.5 bit < 0.5 x 0.16 + 1 bit
+    dear = learned._rdoq(res, sym, idx, half, ybits, np.array(1e6))  # distortion dominates: plain rounding
+    assert dear.tolist() == sym.tolist()
+
+
+def test_rdoq_table_fits_every_model_it_names():
+    tables = learned._rdoq_tables()
+    assert tables, "rdoq.json names no model"
+    for name, t in tables.items():
+        assert name in container.MODEL_IDS.values() and t["alpha"] > 0
+        m = learned.get_model(name)
+        w = learned._rdoq_weight(m, m.n_rates - 1)
+        assert w.shape == (1, m.M, 1, 1) and np.all(w > 0)
+
+
+@pytest.mark.parametrize("model", sorted(learned.WRITE_MODELS))
+def test_rdoq_streams_are_smaller_and_decode_the_same_way(model):
+    img = _photo(96, 128, seed=11)
+    on = learned.encode(img, rate=2, model=model)
+    off = learned.encode(img, rate=2, model=model, rdoq=False)
+    assert on != off and len(on) < len(off)
+    # same header and same decoder: both streams parse with the one shipped model
+    head = lambda d: {k: v for k, v in learned.stream_info(d).items() if k != "bytes"}  # noqa: E731
+    assert head(on) == head(off)
+    a, b = np.asarray(learned.decode(on)), np.asarray(learned.decode(off))
+    assert _psnr(img, a) > _psnr(img, b) - 1.0

@@ -29,6 +29,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,7 +184,49 @@ def _check_rate(rate: Any, n: int) -> int:
     return int(rate)
 
 
-def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel) -> bytes:
+@functools.lru_cache(maxsize=1)
+def _rdoq_tables() -> dict[str, Any]:
+    """The models' RDOQ tables (``rdoq.json``, package data), read once."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files(__package__).joinpath("rdoq.json").read_text())["models"]
+
+
+def _rdoq_weight(model: LearnedModel, rate: int) -> np.ndarray | None:
+    """Per-channel weight of a squared latent error against bits for ``model`` at ``rate`` (None: no table).
+
+    From ``rdoq.json`` (written by ``training/codec/rdoq.py``): the model's training Lagrangian
+    ``lambda * 255^2 * MSE + bpp`` per latent symbol, with the squared pixel change a unit change of each
+    latent channel causes (measured by finite differences through the synthesis on training crops) and a
+    factor ``alpha`` chosen on training images.
+    """
+    t = _rdoq_tables().get(model.name)
+    if t is None:
+        return None
+    sens = np.asarray(t["sensitivity"], np.float64)
+    if sens.shape != (model.n_rates, model.M):
+        from ..errors import ModelError
+
+        raise ModelError(f"rdoq.json: {model.name} table has shape {sens.shape}, the model needs "
+                         f"{(model.n_rates, model.M)}")
+    lam = float(model.codec["lambdas"][rate])
+    return (float(t["alpha"]) * lam * 255.0**2 / 3.0 * sens[rate])[None, :, None, None]
+
+
+def _rdoq(res: np.ndarray, sym: np.ndarray, idx: np.ndarray, half: np.ndarray, ybits: np.ndarray,
+          weight: np.ndarray) -> np.ndarray:
+    """Rate-distortion optimised quantisation: move a symbol one step toward zero where that lowers
+    ``weight * (res - sym)^2 + bits(sym)``.  Encoder-side only: the stream format is unchanged."""
+    cand = sym - np.sign(sym)
+    off = half[idx]
+    c0 = weight * (res - sym) ** 2 + ybits[idx, sym + off]
+    c1 = weight * (res - cand) ** 2 + ybits[idx, cand + off]
+    return np.where((sym != 0) & (c1 < c0), cand, sym)
+
+
+def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel,
+                  rdoq: bool | np.ndarray = True) -> bytes:
     cs = _constriction()
     h, w = rgb.shape[:2]
     if not (1 <= w <= container.MAX_SIDE and 1 <= h <= container.MAX_SIDE):
@@ -197,9 +240,12 @@ def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel) ->
     z = np.clip(np.rint(model.hyper_analysis(y)), -zmax, zmax).astype(np.int64)
     mean_q, idx = model.hyper_synthesis(z)
     half = np.asarray(model.codec["y_half"], np.int64)
-    sym = np.rint(y.astype(np.float64) - mean_q / 256.0).astype(np.int64)
+    res = y.astype(np.float64) - mean_q / 256.0
     lim = half[idx]
-    sym = np.clip(sym, -lim, lim)
+    sym = np.clip(np.rint(res).astype(np.int64), -lim, lim)
+    weight = _rdoq_weight(model, rate) if rdoq is True else (None if rdoq is False else rdoq)
+    if weight is not None:
+        sym = _rdoq(res, sym, idx, half, model.ybits, weight)
     enc = cs.stream.queue.RangeEncoder()
     for c in range(z.shape[1]):
         enc.encode((z[0, c].ravel() + zmax).astype(np.int32), model.z_model(c))
@@ -218,7 +264,7 @@ def _encode_array(rgb: np.ndarray, mode: str, rate: int, model: LearnedModel) ->
 
 
 def encode(image: Any, *, rate: int | None = None, target: float | None = None, metric: str = "ssimulacra2",
-           model: str | None = None, threads: int | None = None) -> bytes:
+           model: str | None = None, threads: int | None = None, rdoq: bool = True) -> bytes:
     """Encode an image with the learned codec.
 
     Parameters
@@ -239,6 +285,13 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
         trained for ``metric``; without, :data:`DEFAULT_MODEL`.
     threads : int, optional
         onnxruntime intra-op threads.
+    rdoq : bool
+        Rate-distortion optimised quantisation (default on): the encoder moves
+        a latent symbol one step toward zero where the bits saved outweigh
+        the added distortion under the model's own training trade-off
+        (``rdoq.json``, fitted by ``training/codec/rdoq.py``).  Encoder-side
+        only: streams decode the same way either way.  ``False`` rounds
+        every latent to the nearest symbol (what streams before it did).
 
     Returns
     -------
@@ -264,11 +317,12 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
     if rate is not None and target is not None:
         raise OptionError("give either rate= or target=, not both")
     if target is not None:
-        return encode_to_target(image, target=target, metric=metric, model=model, threads=threads).data
+        return encode_to_target(image, target=target, metric=metric, model=model, threads=threads,
+                                rdoq=rdoq).data
     m = get_model(model_for(None, model), threads=threads)
     r = _check_rate(DEFAULT_RATE if rate is None else rate, m.n_rates)
     rgb, mode = _to_array(image)
-    return _encode_array(rgb, mode, r, m)
+    return _encode_array(rgb, mode, r, m, rdoq=bool(rdoq))
 
 
 def stream_info(data: bytes) -> dict[str, Any]:
@@ -412,7 +466,7 @@ class TargetResult:
 
 
 def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", model: str | None = None,
-                     threads: int | None = None, strict: bool = True) -> TargetResult:
+                     threads: int | None = None, strict: bool = True, rdoq: bool = True) -> TargetResult:
     """Smallest rate point whose decoded image reaches ``target`` (binary search over rate points).
 
     Quality grows with the rate point, so a bisection needs about
@@ -428,6 +482,8 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
         One of :data:`WRITE_MODELS`; default the one trained for ``metric``.
     strict : bool
         When no rate point reaches the target: raise (True) or return the best.
+    rdoq : bool
+        As in :func:`encode`.
 
     Examples
     --------
@@ -451,7 +507,7 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
     streams: dict[int, bytes] = {}
 
     def trial(r: int) -> float:
-        data = _encode_array(rgb, mode, r, m)
+        data = _encode_array(rgb, mode, r, m, rdoq=bool(rdoq))
         dec = np.asarray(decode(data, threads=threads))
         s = float(metrics.score(metric, ref, dec))
         tried[r], streams[r] = s, data

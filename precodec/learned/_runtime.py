@@ -85,6 +85,19 @@ class LearnedModel:
             m = self._models[key] = _constriction().stream.model.Categorical(f / f.sum(), perfect=False)
         return m
 
+    @property
+    def ybits(self) -> np.ndarray:
+        """Ideal code lengths ``-log2 p`` of the y tables: ``ybits[k, s + y_half[k]]`` (inf outside a table)."""
+        b = self._models.get("ybits")
+        if b is None:
+            tables = self.codec["y_tables"]
+            b = np.full((len(tables), max(len(t) for t in tables)), np.inf)
+            for k, t in enumerate(tables):
+                f = np.asarray(t, np.float64)
+                b[k, : len(t)] = -np.log2(f / f.sum())
+            self._models["ybits"] = b
+        return b
+
     def z_model(self, c: int):
         return self._table_model("z", c)
 

@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     models: list[tuple[str, HyperCodec]] = []
     for c in args.ckpt:
         st = torch.load(c, weights_only=False, map_location="cpu")
-        m = HyperCodec(int(st["args"]["N"]), int(st["args"]["M"]))
+        m = HyperCodec(int(st["args"]["N"]), int(st["args"]["M"]), Ns=int(st["args"].get("Ns", 0)) or None)
         m.load_state_dict(st["model"])
         models.append((f"{c} (step {st['step']})", m))
     for name in args.onnx:

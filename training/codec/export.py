@@ -216,8 +216,8 @@ def main(argv=None) -> int:
     version = MODEL.rsplit("-v", 1)[-1]
     state = torch.load(args.ckpt, weights_only=False, map_location="cpu")
     targs = state.get("args", {})
-    N, M = int(targs.get("N", 48)), int(targs.get("M", 64))
-    model = HyperCodec(N, M)
+    N, M, Ns = int(targs.get("N", 48)), int(targs.get("M", 64)), int(targs.get("Ns", 0)) or None
+    model = HyperCodec(N, M, Ns=Ns)
     model.load_state_dict(state["model"])
     model.eval()
     step = int(state["step"])
@@ -258,6 +258,7 @@ def main(argv=None) -> int:
         "model": MODEL,
         "N": N,
         "M": M,
+        "Ns": model.Ns,
         "down": 64,
         "lambdas": list(LAMBDAS),
         "gain": torch.exp(model.log_gain).detach().double().numpy().tolist(),
@@ -294,7 +295,8 @@ def main(argv=None) -> int:
             "bytes": p.stat().st_size,
             "codec": MODEL,
             "part": part,
-            "architecture": f"mean-scale hyperprior, N={N} M={M}, GDN, 6 rate points (gain vectors); {n_params} parameters",
+            "architecture": f"mean-scale hyperprior, N={N} M={M}"
+                            + (f" Ns={model.Ns} (synthesis)" if model.Ns != N else "") + f", GDN, 6 rate points (gain vectors); {n_params} parameters",
             "tuned_for": tuned_for,
             "training": {
                 "script": "training/codec/train.py",

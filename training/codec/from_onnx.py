@@ -49,7 +49,7 @@ def state_from_onnx(name: str, models: Path = MODELS) -> tuple[HyperCodec, list[
     """Return ``(model, restored)``: a HyperCodec carrying the shipped weights, and the names restored."""
     meta = codec_meta(name, models)
     N, M = int(meta["N"]), int(meta["M"])
-    model = HyperCodec(N, M, n_rates=len(meta["gain"]))
+    model = HyperCodec(N, M, n_rates=len(meta["gain"]), Ns=int(meta.get("Ns", N)))
     sd = model.state_dict()
     restored = []
     for part in ("analysis", "synthesis", "hyper-analysis"):

@@ -1,6 +1,7 @@
 """A small variable-rate mean-scale hyperprior (Balle 2018 / Minnen 2018 line).
 
-Sized for CPU decode: N=64 feature channels, M=64 latent channels, four
+Sized for CPU decode: N=64 feature channels (``Ns`` in the synthesis, N by
+default), M=64 latent channels, four
 stride-2 stages in the analysis/synthesis transforms (GDN / inverse GDN), two
 in the hyper transforms (3x3 kernels).  One model covers every rate point:
 each rate point r has a learned gain vector ``gain[r]`` (M values) that scales
@@ -105,12 +106,13 @@ def gaussian_likelihood(y, scale):
 
 
 class HyperCodec(nn.Module):
-    def __init__(self, N: int = 64, M: int = 64, n_rates: int = len(LAMBDAS)):
+    def __init__(self, N: int = 64, M: int = 64, n_rates: int = len(LAMBDAS), Ns: int | None = None):
         super().__init__()
-        self.N, self.M, self.n_rates = N, M, n_rates
+        Ns = N if Ns is None else Ns  # synthesis width (decode cost); N everywhere else
+        self.N, self.M, self.n_rates, self.Ns = N, M, n_rates, Ns
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, True), deconv(N, N), GDN(N, True), deconv(N, N), GDN(N, True), deconv(N, 3)
+            deconv(M, Ns), GDN(Ns, True), deconv(Ns, Ns), GDN(Ns, True), deconv(Ns, Ns), GDN(Ns, True), deconv(Ns, 3)
         )
         self.h_a = nn.Sequential(conv(M, N, 3, 1), nn.ReLU(), conv(N, N, 3, 2), nn.ReLU(), conv(N, N, 3, 2))
         self.h_s = nn.Sequential(

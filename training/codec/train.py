@@ -119,6 +119,37 @@ def widen_state(old: dict, new: dict, gen: torch.Generator) -> dict:
     return out
 
 
+@torch.no_grad()
+def widen_synthesis_state(old: dict, new: dict, gen: torch.Generator) -> dict:
+    """Copy a trained state into a model with a wider synthesis (more hidden channels Ns, same M and N).
+
+    Function-preserving: each new hidden channel is fed by the layer before through small random
+    weights (a tenth of the old weights' spread, so it is alive) and feeds the next layer through zero
+    weights; in the inverse GDNs the new channels normalise only themselves (default initialisation)
+    and the old channels ignore them.  The wider model decodes exactly as the old one until training
+    moves the zero weights.
+    """
+    out = {k: v.clone() for k, v in new.items()}
+    for k, v in old.items():
+        if not k.startswith("g_s."):
+            out[k] = v.clone()
+    for i in (0, 2, 4, 6):  # ConvTranspose2d weights: (in, out, k, k)
+        w, b = old[f"g_s.{i}.weight"], old[f"g_s.{i}.bias"]
+        ci, co = w.shape[:2]
+        nw = out[f"g_s.{i}.weight"]
+        nw.zero_()
+        nw[:ci, :co] = w
+        if nw.shape[1] > co:
+            nw[:ci, co:] = torch.randn(nw[:ci, co:].shape, generator=gen) * 0.1 * w.std()
+        out[f"g_s.{i}.bias"].zero_()
+        out[f"g_s.{i}.bias"][:co] = b
+    for i in (1, 3, 5):  # inverse GDN: old block copied, new channels keep the default initialisation
+        c = old[f"g_s.{i}.beta"].shape[0]
+        out[f"g_s.{i}.beta"][:c] = old[f"g_s.{i}.beta"]
+        out[f"g_s.{i}.gamma"][:c, :c] = old[f"g_s.{i}.gamma"]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -132,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--N", type=int, default=48)
     ap.add_argument("--M", type=int, default=64)
+    ap.add_argument("--Ns", type=int, default=0, help="synthesis width (default N); with --widen-from, a wider "
+                    "synthesis than the checkpoint's (see widen_synthesis_state)")
     ap.add_argument("--decay-at", type=float, default=0.8,
                     help="fraction of --minutes after which the learning rate drops to lr/4")
     ap.add_argument("--widen-from", type=Path, default=None,
@@ -164,7 +197,7 @@ def main(argv=None) -> int:
 
     ck = args.run / "last.pt"
     init_model = None
-    if args.init_from and not ck.exists():
+    if args.init_from and not ck.exists() and args.widen_from is None:
         from from_onnx import state_from_onnx
 
         init_model, _ = state_from_onnx(args.init_from)
@@ -172,10 +205,11 @@ def main(argv=None) -> int:
     elif ck.exists():
         targs = torch.load(ck, weights_only=False)["args"]
         args.N, args.M = int(targs["N"]), int(targs["M"])
+        args.Ns = int(targs.get("Ns", 0))
         # a resumed run keeps saying where it started (export.py records the shipped model it came from)
         if targs.get("init_from") not in (None, "None"):
             args.init_from, args.prior_warmup = targs["init_from"], int(targs["prior_warmup"])
-    model = HyperCodec(args.N, args.M)
+    model = HyperCodec(args.N, args.M, Ns=args.Ns or None)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
     rng = np.random.default_rng(args.seed)
@@ -198,9 +232,16 @@ def main(argv=None) -> int:
     if not ck.exists() and args.widen_from is not None:
         old = torch.load(args.widen_from, weights_only=False)
         gen = torch.Generator().manual_seed(args.seed)
-        model.load_state_dict(widen_state(old["model"], model.state_dict(), gen))
+        if old["model"]["g_s.0.weight"].shape[1] != model.Ns:
+            model.load_state_dict(widen_synthesis_state(old["model"], model.state_dict(), gen))
+            what = f"Ns={model.Ns}"
+        else:
+            model.load_state_dict(widen_state(old["model"], model.state_dict(), gen))
+            what = f"M={args.M}"
         step = int(old["step"])
-        print(f"widened {args.widen_from} (step {step}) to M={args.M}", flush=True)
+        if args.init_from:  # names the shipped model the checkpoint is (lineage for export.py)
+            args.prior_warmup = 0
+        print(f"widened {args.widen_from} (step {step}) to {what}", flush=True)
     if ck.exists():
         state = torch.load(ck, weights_only=False)
         model.load_state_dict(state["model"])

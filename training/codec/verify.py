@@ -33,7 +33,8 @@ def main(argv=None) -> int:
     from precodec import learned
 
     state = torch.load(args.ckpt, weights_only=False, map_location="cpu")
-    model = HyperCodec(int(state["args"].get("N", 48)), int(state["args"].get("M", 64)))
+    model = HyperCodec(int(state["args"].get("N", 48)), int(state["args"].get("M", 64)),
+                       Ns=int(state["args"].get("Ns", 0)) or None)
     model.load_state_dict(state["model"])
     model.eval()
     imgs, names = load_images(DEFAULT_DATA)

@@ -503,8 +503,8 @@ def test_rdoq_moves_symbols_toward_zero_only_where_it_pays():
 def test_rdoq_table_fits_every_model_it_names():
     tables = learned._rdoq_tables()
     assert tables, "rdoq.json names no model"
-    for name, t in tables.items():
-        assert name in container.MODEL_IDS.values() and t["alpha"] > 0
+    for name, (alpha, _) in tables.items():
+        assert name in container.MODEL_IDS.values() and alpha > 0
         m = learned.get_model(name)
         w = learned._rdoq_weight(m, m.n_rates - 1)
         assert w.shape == (1, m.M, 1, 1) and np.all(w > 0)

@@ -185,12 +185,13 @@ def _check_rate(rate: Any, n: int) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def _rdoq_tables() -> dict[str, Any]:
-    """The models' RDOQ tables (``rdoq.json``, package data), read once."""
+def _rdoq_tables() -> dict[str, tuple[float, np.ndarray]]:
+    """The models' RDOQ tables (``rdoq.json``, package data), read once: name -> (alpha, sensitivity)."""
     import json
     from importlib import resources
 
-    return json.loads(resources.files(__package__).joinpath("rdoq.json").read_text())["models"]
+    models = json.loads(resources.files(__package__).joinpath("rdoq.json").read_text())["models"]
+    return {name: (float(t["alpha"]), np.asarray(t["sensitivity"], np.float64)) for name, t in models.items()}
 
 
 def _rdoq_weight(model: LearnedModel, rate: int) -> np.ndarray | None:
@@ -204,14 +205,14 @@ def _rdoq_weight(model: LearnedModel, rate: int) -> np.ndarray | None:
     t = _rdoq_tables().get(model.name)
     if t is None:
         return None
-    sens = np.asarray(t["sensitivity"], np.float64)
+    alpha, sens = t
     if sens.shape != (model.n_rates, model.M):
         from ..errors import ModelError
 
         raise ModelError(f"rdoq.json: {model.name} table has shape {sens.shape}, the model needs "
                          f"{(model.n_rates, model.M)}")
     lam = float(model.codec["lambdas"][rate])
-    return (float(t["alpha"]) * lam * 255.0**2 / 3.0 * sens[rate])[None, :, None, None]
+    return (alpha * lam * 255.0**2 / 3.0 * sens[rate])[None, :, None, None]
 
 
 def _rdoq(res: np.ndarray, sym: np.ndarray, idx: np.ndarray, half: np.ndarray, ybits: np.ndarray,

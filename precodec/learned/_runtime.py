@@ -55,6 +55,7 @@ class LearnedModel:
     digest: bytes
     sha256: dict[str, str]
     _models: dict[str, Any] = field(default_factory=dict)
+    _ybits: np.ndarray | None = None
 
     # -- constants -----------------------------------------------------
     @property
@@ -88,15 +89,14 @@ class LearnedModel:
     @property
     def ybits(self) -> np.ndarray:
         """Ideal code lengths ``-log2 p`` of the y tables: ``ybits[k, s + y_half[k]]`` (inf outside a table)."""
-        b = self._models.get("ybits")
-        if b is None:
+        if self._ybits is None:
             tables = self.codec["y_tables"]
             b = np.full((len(tables), max(len(t) for t in tables)), np.inf)
             for k, t in enumerate(tables):
                 f = np.asarray(t, np.float64)
                 b[k, : len(t)] = -np.log2(f / f.sum())
-            self._models["ybits"] = b
-        return b
+            self._ybits = b
+        return self._ybits
 
     def z_model(self, c: int):
         return self._table_model("z", c)

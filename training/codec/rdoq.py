@@ -70,6 +70,14 @@ def curve(m, ims: list[np.ndarray], rdoq) -> dict:
     return out
 
 
+def dumps(table: dict) -> str:
+    """JSON with each sensitivity row on one line."""
+    import re
+
+    return re.sub(r"\[\s*([-0-9.e,\s]+?)\s*\]", lambda mt: "[" + re.sub(r"\s+", " ", mt.group(1)) + "]",
+                  json.dumps(table, indent=1)) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="*", default=None, help="default: every model in learned.WRITE_MODELS")
@@ -98,8 +106,8 @@ def main(argv=None) -> int:
         tuned = learned.WRITE_MODELS.get(name, "psnr")
         other = "ssimulacra2" if tuned == "psnr" else "psnr"
         results = {}
+        lam = np.asarray(m.codec["lambdas"])
         for a in sorted(set([0.0] + list(args.alphas))):
-            lam = np.asarray(m.codec["lambdas"])
 
             def weight(r, a=a):
                 return None if a == 0 else (a * lam[r] * 255.0**2 / 3.0 * J[r])[None, :, None, None]
@@ -125,7 +133,7 @@ def main(argv=None) -> int:
     table["doc"] = ("Encoder-side RDOQ tables of the learned codec, written by training/codec/rdoq.py; "
                     "they change which symbols an encoder writes, never how a stream decodes.")
     if args.write:
-        OUT.write_text(json.dumps(table, indent=1) + "\n")
+        OUT.write_text(dumps(table))
         print(f"wrote {OUT}")
     return 0
 

@@ -508,6 +508,8 @@ def test_rdoq_table_fits_every_model_it_names():
         m = learned.get_model(name)
         w = learned._rdoq_weight(m, m.n_rates - 1)
         assert w.shape == (1, m.M, 1, 1) and np.all(w > 0)
+        if name in learned.WRITE_MODELS:
+            assert learned.info(name)["rdoq"] == f"alpha {alpha:g}"  # what `precodec info` shows
 
 
 @pytest.mark.parametrize("model", sorted(learned.WRITE_MODELS))

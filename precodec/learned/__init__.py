@@ -116,6 +116,7 @@ def info(model: str | None = None) -> dict[str, Any]:
     return {"model": m.name, "model_id": _MODEL_ID[m.name], "digest": m.digest.hex(), "rate_points": m.n_rates,
             "bytes": size, "format_version": container.FORMAT_VERSION,
             "tuned_for": WRITE_MODELS[m.name],
+            "rdoq": f"alpha {_rdoq_tables()[m.name][0]:g}" if m.name in _rdoq_tables() else "none",
             "models": ", ".join(f"{n} ({t})" for n, t in WRITE_MODELS.items())}
 
 

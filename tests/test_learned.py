@@ -523,3 +523,15 @@ def test_rdoq_streams_are_smaller_and_decode_the_same_way(model):
     assert head(on) == head(off)
     a, b = np.asarray(learned.decode(on)), np.asarray(learned.decode(off))
     assert _psnr(img, a) > _psnr(img, b) - 1.0
+
+
+def test_rdoq_only_on_photographs():
+    """RDOQ was fitted on photographs; the content guard keeps it off screenshots, schematics and grey images."""
+    chart = np.full((96, 128, 3), 255, np.uint8)
+    chart[::8, :] = (30, 30, 200)  # grid lines on white: 'synthetic'
+    chart[40:60, 20:90] = (220, 40, 40)
+    grey = _photo(96, 128, seed=5)[:, :, 1]
+    for img in (chart, grey):
+        for model in learned.WRITE_MODELS:
+            assert learned.encode(img, rate=2, model=model) == learned.encode(img, rate=2, model=model, rdoq=False)
+    assert learned._rdoq_applies(_photo(96, 128, seed=11), "RGB", True)

@@ -534,4 +534,5 @@ def test_rdoq_only_on_photographs():
     for img in (chart, grey):
         for model in learned.WRITE_MODELS:
             assert learned.encode(img, rate=2, model=model) == learned.encode(img, rate=2, model=model, rdoq=False)
-    assert learned._rdoq_applies(_photo(96, 128, seed=11), "RGB", True)
+    m = learned.get_model(learned.DEFAULT_MODEL)
+    assert learned._rdoq_applies(_photo(96, 128, seed=11), "RGB", True, m)

@@ -227,14 +227,14 @@ def _rdoq(res: np.ndarray, sym: np.ndarray, idx: np.ndarray, half: np.ndarray, y
     return np.where((sym != 0) & (c1 < c0), cand, sym)
 
 
-def _rdoq_applies(rgb: np.ndarray, mode: str, rdoq: bool) -> bool:
+def _rdoq_applies(rgb: np.ndarray, mode: str, rdoq: bool, model: LearnedModel) -> bool:
     """RDOQ was fitted on photographs: on for content the guard calls a photograph, off for anything else.
 
     On ``ood-dev`` (``benchmarks/results/learned_rdoq_ood_dev_ungated.md``) RDOQ applied everywhere spent more
     bits at equal PSNR on 30 of 41 images with the PSNR model (up to 3.2%, a schematic; pixel art about 1%) and
     up to 2.4% more at equal SSIMULACRA2 on a CT slice with the SSIMULACRA2 model.
     """
-    if not rdoq or mode == "L":
+    if not rdoq or mode == "L" or model.name not in _rdoq_tables():  # the guard's cost only where it decides
         return False
     from ..preproc.content import classify
 
@@ -341,7 +341,7 @@ def encode(image: Any, *, rate: int | None = None, target: float | None = None, 
     m = get_model(model_for(None, model), threads=threads)
     r = _check_rate(DEFAULT_RATE if rate is None else rate, m.n_rates)
     rgb, mode = _to_array(image)
-    return _encode_array(rgb, mode, r, m, rdoq=_rdoq_applies(rgb, mode, rdoq))
+    return _encode_array(rgb, mode, r, m, rdoq=_rdoq_applies(rgb, mode, rdoq, m))
 
 
 def stream_info(data: bytes) -> dict[str, Any]:
@@ -524,7 +524,7 @@ def encode_to_target(image: Any, *, target: float, metric: str = "ssimulacra2", 
     ref = rgb[:, :, 0] if mode == "L" else rgb
     tried: dict[int, float] = {}
     streams: dict[int, bytes] = {}
-    use_rdoq = _rdoq_applies(rgb, mode, rdoq)
+    use_rdoq = _rdoq_applies(rgb, mode, rdoq, m)
 
     def trial(r: int) -> float:
         data = _encode_array(rgb, mode, r, m, rdoq=use_rdoq)

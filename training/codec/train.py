@@ -169,8 +169,8 @@ def main(argv=None) -> int:
                     help="fraction of --minutes after which the learning rate drops to lr/4")
     ap.add_argument("--widen-from", type=Path, default=None,
                     help="start a new run (no last.pt in --run) from this checkpoint of a model with fewer "
-                         "latent channels: its weights are kept and the new channels start with small weights "
-                         "(see widen_state)")
+                         "latent channels (--M; see widen_state) or a narrower synthesis (--Ns; see "
+                         "widen_synthesis_state): its weights are kept and the new channels start with small weights")
     ap.add_argument("--new-channels-from", type=int, default=0,
                     help="latent channels from this index on are new (after --widen-from): their rate is "
                          "weighted by 0.05 until step --new-rate-until, then ramped to 1 by --new-rate-ramp-until, "
@@ -183,7 +183,8 @@ def main(argv=None) -> int:
                          "learned-hp48-v3 (E falls by ~2.2 and 255^2 MSE by ~22 from rate point 2 to 4)")
     ap.add_argument("--init-from", default=None,
                     help="start a new run (no last.pt in --run) from this shipped model's ONNX files "
-                         "(e.g. learned-hp48-v3; see from_onnx.py); --N/--M are taken from it")
+                         "(e.g. learned-hp48-v3; see from_onnx.py); --N/--M are taken from it.  With --widen-from "
+                         "it only names the shipped model that checkpoint is, for the export's manifest")
     ap.add_argument("--prior-warmup", type=int, default=500,
                     help="with --init-from: steps fitting the fresh hyper-prior alone (lr 5e-3) before training all")
     args = ap.parse_args(argv)

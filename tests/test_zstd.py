@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -361,6 +362,80 @@ def test_budget_plan_once_writes_one_frame_from_a_strided_sample():
     assert "design" not in rep and pz.decompress(out.getvalue()) == data[:300_000]
     with pytest.raises(OptionError):
         B.compress_budget(io.BytesIO(b"x"), io.BytesIO(), pz.BudgetSpec.parse("ratio>=2"), design="guess")
+
+
+def _fixed_plan(monkeypatch, **kw):
+    """Make plan_sampled return a given plan (the run's own logic is what these tests check)."""
+    def fake(src, budget, *, size, checksum=True):
+        p = B.Plan(str(budget), **kw)
+        return p, {}, 1.0
+    monkeypatch.setattr(B, "plan_sampled", fake)
+
+
+@needs_zstd
+def test_speed_budget_finalists_keep_the_smallest_whole_input_frame(monkeypatch):
+    # levels whose sample ratios are too close to order each compress the whole input while the budget leaves
+    # time; the smallest frame is the output (one frame, one level), the record has every pass
+    data = b"".join(log_records(20000))
+    sizes = {lv: len(zstandard.ZstdCompressor(level=lv, write_checksum=True).compress(data)) for lv in (1, 2, 3)}
+    est = {lv: (100e6, 5.0) for lv in (1, 2, 3)}
+    _fixed_plan(monkeypatch, level=3, target_speed=1.0, estimates=est, finalists=[3, 1, 2])
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
+    passes = rep["plan"]["features"]["finalist_passes"]
+    assert sorted(passes) == ["1", "2", "3"] and rep["frames"] == 1 and not rep["moves"]
+    best = min(sizes, key=lambda lv: (sizes[lv], lv))
+    assert rep["levels_used"] == {str(best): len(data)} and len(out.getvalue()) == min(sizes.values())
+    assert stock_decode(out.getvalue()) == data
+    # a budget no second pass fits: the first finalist's frame is the output, and the record says why
+    _fixed_plan(monkeypatch, level=3, target_speed=1e12, estimates=est, finalists=[3, 1, 2])
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1000GB/s"), size=len(data))
+    assert list(rep["plan"]["features"]["finalist_passes"]) == ["3"] and rep["levels_used"] == {"3": len(data)}
+    assert "skipped" in rep["moves"][0] and rep["frames"] == 1
+    assert stock_decode(out.getvalue()) == data
+
+
+@needs_zstd
+def test_speed_correction_works_from_a_level_the_sample_did_not_measure(monkeypatch):
+    # the plan may pick a level scaled from the table, never trialled on the sample (here -5, "no level
+    # fits"); the run's correction must work from the plan's estimates (it raised KeyError before)
+    data = b"".join(log_records(40000))
+    r3 = len(data) / len(zstandard.ZstdCompressor(level=3).compress(data))
+    est = {-5: (1e10, r3 / 2), 1: (2e8, r3 / 1.2), 3: (1e8, r3)}
+    _fixed_plan(monkeypatch, level=3, target_speed=1e12, estimates=est)
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1000GB/s"), size=len(data))
+    assert rep["moves"] == [] and rep["levels_used"] == {"3": len(data)}  # nothing rescues it: stays
+    # a run measured far slower than needed, and only level -5 estimated fast enough: one move, two frames
+    _fixed_plan(monkeypatch, level=3, target_speed=1e9, estimates=est)
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1GB/s"), size=len(data))
+    assert len(rep["moves"]) == 1 and rep["frames"] == 2 and set(rep["levels_used"]) == {"3", "-5"}
+    assert rep["plan"]["features"]["speed_check"]["action"] == "level 3 -> -5"
+    assert stock_decode(out.getvalue()) == data
+    # the same, but the first part compresses far unlike the sample (here: the plan's ratio is 3x off): its
+    # speed says little of the rest, so the run keeps its level
+    _fixed_plan(monkeypatch, level=3, target_speed=1e9, estimates={**est, 3: (1e8, 3 * r3)})
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1GB/s"), size=len(data))
+    assert rep["moves"] == [] and rep["frames"] == 1 and "unlike" in rep["plan"]["features"]["speed_check"]["action"]
+    assert stock_decode(out.getvalue()) == data
+
+
+def test_planning_imports_nothing_on_first_use():
+    # planning time counts against a speed budget; a module imported on first use is paid inside it (np.median
+    # imported numpy.ma: 80 ms of CPU in a fresh process, against 12 ms for a whole 2.4 MB run at 200 MB/s)
+    code = ("import io, sys\n"
+            "from precodec.tuners.zstd import budget as B\n"
+            "d = b''.join(b'line %d of a log\\n' % i for i in range(150000))\n"
+            "before = set(sys.modules)\n"
+            "for b in ('compress>=100MB/s', 'time<=3x:level3', 'ratio>=3'):\n"
+            "    B.plan_sampled(io.BytesIO(d), B.BudgetSpec.parse(b), size=len(d))\n"
+            "print(sorted(set(sys.modules) - before))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
 
 
 @needs_zstd

@@ -24,15 +24,21 @@ Decompression budgets are decided once on the first step (decoding speed
 varies little along an input) and not steered.
 
 How it works (default, ``design="plan"``: decide once, then commit) for compress, time and ratio budgets on a
-seekable input of known size: a **strided sample** (8 slices spread over the input, 1/32 of it clamped to 192
-KiB-1 MiB; inputs up to 1 MiB whole) is compressed as one stream at the table's predicted level and its
+seekable input of known size: a **strided sample** (8 slices spread over the input; its share of the input and
+clamps are calibrated, see below; inputs up to 1 MiB whole) is compressed at the table's predicted level and its
 neighbours (3 trials, climbing or descending to the budget's edge, up to 5 while the top level measured leaves
 30% to spare; levels 1 and 2 too when the pick is at most 5, as they often out-compress levels 3-4), in CPU
-time; ``time`` budgets also run the reference level on the same sample, so the target is relative to the same
-bytes. Sample speeds are scaled to whole-input speeds by a per-level factor (a sample's small working set runs
-faster than a whole input) and ratios by a per-level history gain, both fitted on the training sources
-(``fit_budget.py --sampling``), as is the safety margin. Speed budgets take the highest-ratio measured level
-whose estimated whole-run CPU time (planning already spent included) fits with the margin; ratio budgets the
+time: each trial compresses the even slices untimed (a fresh context's first touches of its tables made the
+first trial of a level up to 2x slower than a repeat) and times the odd ones; ``time`` budgets also run the
+reference level on the same sample, so the target is relative to the same bytes. Sample speeds are scaled to
+whole-input speeds by a per-level factor (a sample's small working set runs faster than a whole input) and
+ratios by a per-level history gain, both fitted on the training sources (``fit_budget.py --sampling``), which
+also picks the sample's share and the safety margin on speeds: the pair that, simulated on the training
+sources for 32 speed budgets, meets the goal most often while holding at least 90% of the budgets. Speed
+budgets take the highest-ratio level whose estimated whole-run CPU time (planning already spent included) fits
+with the margin; where other levels fit too and their sample ratios are within 3% of its (the sample cannot
+order them: the history of a whole input helps some levels more), and the budget leaves time for it, each of
+up to 3 such **finalists** compresses the whole input and the smallest frame is kept.  Ratio budgets take the
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
 the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
 level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
@@ -42,12 +48,15 @@ over level 3 on half the sample times ``g3 ** a`` (``a`` per level, fitted on th
 lowest level reaching the ratio with 1% to spare is taken; if level 3 itself reaches it, the pass is the
 output. The whole input is then compressed as
 **one frame** at that level, with one correction at most: after the first 1/8 of the input, if the run is more
-than 15% slower than the rest needs, it ends the frame and continues at the best measured level that fits; for
+than 15% slower than the rest needs and the first part compresses like the sample (its ratio within 0.75-1.75x
+of the sample's at that level: otherwise the content changes along the input and the first part's speed says
+little of the rest), it ends the frame and continues at the best level estimated to fit; for
 ratio budgets, if the first part's ratio shows that the input gets less history gain than fitted (homogeneous
 records get none) and the rest would fall short, it continues at the lowest level expected to reach what the
 rest needs (after a whole-input pass, the rest's ratio is known at level 3 and carried to the level by the
-estimate). On small inputs (sampled whole) the chosen trial is the output. The record states the trials, the
-planning CPU time and the steady speed (planning left out).
+estimate, or by the gain over level 3 the first part shows, whichever is higher). On small inputs (sampled
+whole) the chosen trial is the output. The record states the trials, the planning CPU time, the steady speed
+(planning left out) and what the correction saw and did.
 
 The earlier design, ``design="control"`` (used for decompression budgets and for streams of unknown size):
 levels are discrete, and the speed of a level on unseen data
@@ -95,6 +104,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -104,6 +114,11 @@ import zstandard
 
 from ...errors import OptionError
 from ...plugins.zstd import MAX_WINDOW_LOG
+
+try:  # imported here, not on first use: planning time counts against a speed budget
+    from . import budget_table as _budget_table
+except ImportError:  # pragma: no cover - the table ships with the package
+    _budget_table = None  # type: ignore[assignment]
 
 __all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "plan_sampled", "compress_budget", "LADDER", "CHUNK"]
 
@@ -235,12 +250,7 @@ def features(sample: bytes) -> Features:
 
 
 def _table() -> dict[str, Any]:
-    try:
-        from . import budget_table
-
-        return budget_table.TABLE
-    except ImportError:  # pragma: no cover - the table ships with the package
-        return {}
+    return _budget_table.TABLE if _budget_table is not None else {}
 
 
 def predict(f: Features, table: dict[str, Any] | None = None) -> dict[int, dict[str, float]]:
@@ -299,6 +309,10 @@ class Plan:
     predicted: dict[str, float] = field(default_factory=dict)
     candidates: dict[int, dict[str, float]] = field(default_factory=dict)  # side-measured (decompress budgets)
     table: dict[int, dict[str, float]] = field(default_factory=dict, repr=False)  # predicted speed/ratio per level
+    #: plan-once speed budgets: (whole-input speed, ratio) estimated per level (measured on the sample or scaled)
+    estimates: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    #: plan-once speed budgets: levels each compressed over the whole input, the smallest output kept
+    finalists: list[int] = field(default_factory=list)
     reason: str = ""
 
 
@@ -319,7 +333,7 @@ def _measure_level(sample: bytes, level: int, *, decompress: bool = True) -> tup
             t0 = _cpu()
             d.decompress(comp)
             ts.append(_cpu() - t0)
-        td = float(np.median(ts))
+        td = float(statistics.median(ts))
     n = len(sample)
     return n / max(tc, 1e-9), n / max(td, 1e-9), n / max(len(comp), 1)
 
@@ -542,7 +556,8 @@ def _speed_decision(est: _Estimates, level: int, need: float, left_steps: float,
 
 # --------------------------------------------------------------------------- decide once, then commit
 #: strided planning sample: SAMPLE_SLICES slices spread over the input, totalling SAMPLE_FRACTION of it, clamped to
-#: [SAMPLE_MIN, SAMPLE_MAX]; inputs up to WHOLE_INPUT are sampled whole (and the chosen trial is the output)
+#: [SAMPLE_MIN, SAMPLE_MAX]; inputs up to WHOLE_INPUT are sampled whole (and the chosen trial is the output).  The
+#: fraction and its clamps are the defaults: the calibrated ones are in the table (``sampling.sample``)
 SAMPLE_SLICES = 8
 SAMPLE_FRACTION = 1 / 32
 SAMPLE_MIN = 192 << 10
@@ -550,9 +565,16 @@ SAMPLE_MAX = 1 << 20
 WHOLE_INPUT = 1 << 20
 #: candidates measured on the sample at most
 MAX_TRIALS = 3
+#: speed budgets: levels whose sample ratios are within this share of the chosen one's are finalists, each
+#: compressed over the whole input when the budget leaves time for all (at most MAX_FINALISTS), smallest kept
+FINALIST_SPREAD = 0.03
+MAX_FINALISTS = 3
 #: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
 CHECK_SHARE = 1 / 8
 CORRECT_BELOW = 0.85
+#: ... and only when the first part's ratio over the sample's, at the run's level, is within this range (the first
+#: part is then taken to be like the rest)
+FIRST_PART_ALIKE = (0.75, 1.75)
 #: ratio budgets: when the level the sample points to runs slower than this share of level 3's speed, one
 #: whole-input pass at level 3 (costing at most about this share of the run) measures the input's real history
 #: gain; its output is kept, and is the result when level 3 reaches the ratio, for inputs up to WHOLE_PASS_KEEP
@@ -576,13 +598,23 @@ def _sampling() -> dict[str, Any]:
     return s
 
 
-def _strided(src: BinaryIO, size: int) -> list[bytes]:
-    """SAMPLE_SLICES slices spread evenly over a seekable ``src`` of ``size`` bytes (the whole input if small)."""
+def _sample_shape() -> tuple[float, int, int]:
+    """(fraction, min bytes, max bytes) of the planning sample, as calibrated (``fit_budget.py --sampling``)."""
+    s = _table().get("sampling", {}).get("sample", {})
+    return float(s.get("fraction", SAMPLE_FRACTION)), int(s.get("min", SAMPLE_MIN)), int(s.get("max", SAMPLE_MAX))
+
+
+def _strided(src: BinaryIO, size: int, shape: tuple[float, int, int] | None = None) -> list[bytes]:
+    """SAMPLE_SLICES slices spread evenly over a seekable ``src`` of ``size`` bytes (the whole input if small).
+
+    ``shape``: (fraction of the input, min bytes, max bytes) of the sample in all; the calibrated one by default.
+    """
+    fraction, smin, smax = shape or _sample_shape()
     pos = src.tell()
     try:
         if size <= WHOLE_INPUT:
             return [src.read(size)]
-        total = int(min(SAMPLE_MAX, max(SAMPLE_MIN, size * SAMPLE_FRACTION)))
+        total = int(min(smax, max(smin, size * fraction)))
         each = max(total // SAMPLE_SLICES, 4096)
         starts = np.linspace(0, size - each, SAMPLE_SLICES).astype(np.int64)
         out = []
@@ -600,16 +632,16 @@ def _check_at(size: int) -> int:
     return min(size, -(-at // CHUNK) * CHUNK)
 
 
-def _whole_pass(src: BinaryIO, size: int, level: int, p: "Plan", checksum: bool, keep: bool
+def _whole_pass(src: BinaryIO, size: int, level: int, p: "Plan", checksum: bool, keep: bool, *, marked: bool = True
                 ) -> tuple[Trial, tuple[int, int]]:
     """Compress all of a seekable ``src`` at ``level`` in one frame (content size in its header); ``src``'s position
     is kept.
 
     Also returns ``(bytes in, bytes out)`` at the point where the run's correction looks (:func:`_check_at`;
-    the block is flushed there, so that prefix's ratio is exact).
+    the block is flushed there, so that prefix's ratio is exact), unless ``marked`` is false.
     """
     pos = src.tell()
-    at, mark = _check_at(size), (0, 0)
+    at, mark = (_check_at(size) if marked else -1), (0, 0)
     c = _warm(_cctx(level, p, checksum))
     o = c.compressobj(size=size)
     parts: list[bytes] = []
@@ -659,18 +691,34 @@ class Trial:
 
 
 def _trial(slices: list[bytes], level: int, p: "Plan", checksum: bool, keep: bool) -> Trial:
-    """Compress the sample slices at ``level`` as one stream (same options as the run; context warmed first)."""
+    """Compress the sample slices at ``level`` (same options as the run) and time it in CPU time.
+
+    A whole-input sample (one slice, ``keep``) is one frame, timed, and kept as the output.  A strided sample is
+    compressed as two streams: the even slices first, untimed, then the odd slices, timed.  The first stream
+    warms the new context: a fresh context's tables are first touched while compressing (page faults), which
+    on a sample of 192 KiB-1 MiB made the first trial of each level in a process up to 2x slower than the
+    same trial repeated, while a whole input amortises that cost.  The ratio is over both streams.
+    """
     c = _warm(_cctx(level, p, checksum))
-    o = c.compressobj(size=len(slices[0])) if keep else c.compressobj()
-    parts = []
+    if keep or len(slices) < 2:
+        o = c.compressobj(size=len(slices[0])) if keep else c.compressobj()
+        parts = []
+        t0 = _cpu()
+        for s in slices:
+            parts.append(o.compress(s))
+        parts.append(o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        dt = _cpu() - t0
+        n = sum(len(s) for s in slices)
+        out = sum(len(x) for x in parts)
+        return Trial(level, n / max(dt, 1e-9), n / max(out, 1), b"".join(parts) if keep else b"")
+    o = c.compressobj()
+    out = sum(len(o.compress(s)) for s in slices[0::2]) + len(o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+    o = c.compressobj()
     t0 = _cpu()
-    for s in slices:
-        parts.append(o.compress(s))
-    parts.append(o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+    out2 = sum(len(o.compress(s)) for s in slices[1::2]) + len(o.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
     dt = _cpu() - t0
     n = sum(len(s) for s in slices)
-    out = sum(len(x) for x in parts)
-    return Trial(level, n / max(dt, 1e-9), n / max(out, 1), b"".join(parts) if keep else b"")
+    return Trial(level, sum(len(s) for s in slices[1::2]) / max(dt, 1e-9), n / max(out + out2, 1))
 
 
 def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool = True
@@ -709,7 +757,8 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
     p = Plan(str(budget), level=3, long_distance=ldm, window_log=MAX_WINDOW_LOG if ldm else 0, features=feats,
              table=pred)
     sf = cal["speed_factor"]
-    sfd = float(np.median(list(sf.values()))) if isinstance(sf, dict) and sf else 1.0
+    # (statistics, not np.median: that imports numpy.ma on first use, 80 ms of CPU counted as planning)
+    sfd = float(statistics.median(sf.values())) if isinstance(sf, dict) and sf else 1.0
 
     def kf(lv: int) -> float:  # whole-input speed / sample speed at this level (fitted on the training sources)
         if whole:
@@ -926,6 +975,22 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
     else:
         lv = LADDER[0]
         p.reason = "no level fits: the fastest"
+    p.estimates = {v: (est_s(v), est_r(v)) for v in pool}
+    if ok and not whole and size <= WHOLE_PASS_KEEP:
+        # the sample cannot order levels whose ratios are this close (the history a whole input adds differs
+        # by level: on held-out logs level 2 out-compresses 3 and 4 over the whole input, not on the sample);
+        # where the budget leaves time for it, compress the whole input at each and keep the smallest
+        close = sorted((v for v in ok if v != lv and est_r(v) >= est_r(lv) * (1 - FINALIST_SPREAD)),
+                       key=lambda v: (-est_r(v), v))
+        fin, t_fin = [lv], size / est_s(lv)
+        for v in close:
+            if len(fin) < MAX_FINALISTS and (t_fin + size / est_s(v)) * (1 + margin) <= room:
+                fin.append(v)
+                t_fin += size / est_s(v)
+        if len(fin) > 1:
+            p.finalists = fin
+            p.reason += (f"; levels {', '.join(map(str, fin))} are within {100 * FINALIST_SPREAD:g}% in ratio on "
+                         f"the sample and all fit: each compresses the whole input, the smallest is kept")
     if lv not in trials:
         p.level = lv
         p.predicted = {"speed_MBps": round(est_s(lv) / 1e6, 1), "ratio": round(est_r(lv), 4)}
@@ -956,6 +1021,32 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         src.seek(size, 1)
         dst.write(t.blob)
         read, written = size, len(t.blob)
+        by_level[level] = size
+        if progress is not None:
+            progress(read, size)
+    elif p.finalists:
+        # each finalist over the whole input (one frame each, kept in memory: inputs up to WHOLE_PASS_KEEP), the
+        # next one only while the measured time leaves room for it; the smallest frame is the output
+        best: Trial | None = None
+        passes: dict[str, dict[str, float]] = {}
+        first = p.finalists[0]
+        for v in p.finalists:
+            if best is not None:
+                speed_v = passes[str(first)]["speed_MBps"] * 1e6 * p.estimates[v][0] / p.estimates[first][0]
+                if (_cpu() - c_start) + size / speed_v * (1 + FINALIST_SPREAD) > size / p.target_speed:
+                    moves.append(f"finalist {v} skipped: the time left does not fit it "
+                                 f"(about {speed_v / 1e6:.0f} MB/s from level {first}'s pass)")
+                    break
+            w, _ = _whole_pass(src, size, v, p, checksum, keep=True, marked=False)
+            passes[str(v)] = {"speed_MBps": round(w.speed / 1e6, 1), "ratio": round(w.ratio, 4)}
+            if best is None or len(w.blob) < len(best.blob):
+                best = w
+        assert best is not None
+        p.features["finalist_passes"] = passes
+        level = best.level
+        src.seek(size, 1)
+        dst.write(best.blob)
+        read, written = size, len(best.blob)
         by_level[level] = size
         if progress is not None:
             progress(read, size)
@@ -1007,13 +1098,19 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
                     # silesia/xml's first MiB at level 11 against 1.28 over the whole.)
                     est = {int(v): r for v, r in p.features.get("whole_estimates", {}).items()}
                     w3 = size / max(mark[2], 1)
-                    r_rest = left / max(mark[2] - mark[1], 1) * est[level] / w3
+                    r3_rest = left / max(mark[2] - mark[1], 1)
+                    # this level's gain over level 3 as observed on the first part (same bytes, one frame so
+                    # far) is a floor for the rest, which has more history: where the fitted estimate is below
+                    # it (silesia/nci: the estimate at level 19 fell short of what level 10 reached), the floor
+                    # holds
+                    g_first = mark[1] / max(written, 1)
+                    r_rest = r3_rest * max(est[level] / w3, g_first)
                     if r_rest < need_r:
                         up = sorted(v for v in est if v > level and r_rest * est[v] / est[level] >= need_r * 1.01)
                         new = up[0] if up else max(est, key=lambda v: est[v])
                         if new != level:
                             switch(new, f"{read}: ratio so far {read / written:.3f}; at level 3 the rest gets "
-                                        f"{left / max(mark[2] - mark[1], 1):.3f}, so about {r_rest:.3f} here, and "
+                                        f"{r3_rest:.3f}, so about {r_rest:.3f} here, and "
                                         f"needs {need_r:.3f}: level {level} -> {new}")
                 elif level in trials and trials[level].ratio * g_obs < need_r:
                     pred = p.table
@@ -1029,19 +1126,38 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
                                     f"rest needs {need_r:.3f}: level {level} -> {new}")
             if not corrected and p.target_speed and 0 < check_at <= read < size:
                 corrected = True
-                # one correction, only when the run is clearly slower than the plan needs for the rest
+                # one correction, only when the run is clearly slower than the plan needs for the rest, and only
+                # when the first part is like the sample: content that changes along the input (a poorly
+                # compressible first column, an XML header) runs at another speed than the rest, which the
+                # strided sample has seen and the first part has not
+                t0 = _cpu()
+                out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+                run_cpu += _cpu() - t0
+                dst.write(out)
+                written += len(out)
                 left = size - read
                 used = _cpu() - c_start
                 room = size / p.target_speed / 1.02 - used
                 need = left / room if room > 0 else float("inf")
                 speed = run_in / max(run_cpu, 1e-9)
-                if speed < need * CORRECT_BELOW:
-                    scale = speed / max(trials[level].speed, 1e-9)  # this input vs the sample, at this level
-                    ok = [lv for lv, tr in trials.items() if tr.speed * scale >= need * 1.05]
-                    new = max(ok, key=lambda v: (trials[v].ratio, -v)) if ok else level  # none would rescue it
+                est = p.estimates  # whole-input (speed, ratio) per level, as planned
+                r_first, r_plan = read / max(written, 1), est[level][1]
+                alike = FIRST_PART_ALIKE[0] <= r_first / max(r_plan, 1e-9) <= FIRST_PART_ALIKE[1]
+                action = "none: fast enough"
+                if speed < need * CORRECT_BELOW and not alike:
+                    action = "none: the first part is unlike the sample (ratio): its speed says little of the rest"
+                elif speed < need * CORRECT_BELOW:
+                    scale = speed / max(est[level][0], 1e-9)  # this input's run vs the plan, at this level
+                    ok = [lv for lv, (s_lv, _r) in est.items() if s_lv * scale >= need * 1.05]
+                    new = max(ok, key=lambda v: (est[v][1], -v)) if ok else level  # none would rescue it
+                    action = f"level {level} -> {new}" if new != level else "none: no level would rescue it"
                     if new != level:
                         switch(new, f"{read}: measured {speed / 1e6:.0f} MB/s, needs {need / 1e6:.0f}: "
                                     f"level {level} -> {new}")
+                p.features["speed_check"] = {"at": read, "measured_MBps": round(speed / 1e6, 1),
+                                             "needed_MBps": round(need / 1e6, 1),
+                                             "first_part_ratio": round(r_first, 3), "sample_ratio": round(r_plan, 3),
+                                             "action": action}
         out = cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
         dst.write(out)
         written += len(out)

@@ -34,7 +34,7 @@ reference level on the same sample, so the target is relative to the same bytes.
 whole-input speeds by a per-level factor (a sample's small working set runs faster than a whole input) and
 ratios by a per-level history gain, both fitted on the training sources (``fit_budget.py --sampling``), which
 also picks the sample's share and the safety margin on speeds: the pair that, simulated on the training
-sources for 32 speed budgets, meets the goal most often while holding at least 90% of the budgets. Speed
+sources for 32 speed budgets, meets the goal most often while holding at least 95% of the budgets. Speed
 budgets take the highest-ratio level whose estimated whole-run CPU time (planning already spent included) fits
 with the margin; where other levels fit too and their sample ratios are within 3% of its (the sample cannot
 order them: the history of a whole input helps some levels more), and the budget leaves time for it, each of

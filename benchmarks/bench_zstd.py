@@ -193,7 +193,8 @@ on a strided sample - 8 slices spread over the input, its share calibrated on th
 it at the table's predicted level and its neighbours - ratio budgets that point to a slow level first compress the
 whole input once at level 3 to measure its history gain; speed budgets whose best levels are too close to order on
 the sample compress the whole input at each (finalists) when the budget leaves time - then compress the whole input
-as one frame, with one correction at most) and **`control`** (the earlier chunk-by-chunk measured hill climb; each level change starts a new frame).
+as one frame, with one correction at most) and **`control`** (the earlier chunk-by-chunk measured hill climb; each
+level change starts a new frame).
 """
 
 

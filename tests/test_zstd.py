@@ -426,7 +426,7 @@ def test_speed_correction_works_from_a_level_the_sample_did_not_measure(monkeypa
     assert stock_decode(out.getvalue()) == data
 
 
-def test_planning_imports_nothing_on_first_use():
+def test_planning_imports_nothing_on_first_use(tmp_path):
     # planning time counts against a speed budget; a module imported on first use is paid inside it (np.median
     # imported numpy.ma: 80 ms of CPU in a fresh process, against 12 ms for a whole 2.4 MB run at 200 MB/s)
     code = ("import io, sys\n"
@@ -436,7 +436,9 @@ def test_planning_imports_nothing_on_first_use():
             "for b in ('compress>=100MB/s', 'time<=3x:level3', 'ratio>=3'):\n"
             "    B.plan_sampled(io.BytesIO(d), B.BudgetSpec.parse(b), size=len(d))\n"
             "print(sorted(set(sys.modules) - before))\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # (run outside the checkout: from its root, ``-c`` would import the source tree's ``precodec``, which has no
+    # ``tuners``: those install through the package-dir mapping)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
 

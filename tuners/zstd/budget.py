@@ -1017,36 +1017,30 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
     read = written = 0
     frames = 1
     t = trials.get(level)
-    if t is not None and t.blob:  # the sample was the whole input: the chosen trial is the output
-        src.seek(size, 1)
-        dst.write(t.blob)
-        read, written = size, len(t.blob)
-        by_level[level] = size
-        if progress is not None:
-            progress(read, size)
-    elif p.finalists:
+    whole = t if t is not None and t.blob else None  # the sample was the whole input: the chosen trial is the output
+    if whole is None and p.finalists:
         # each finalist over the whole input (one frame each, kept in memory: inputs up to WHOLE_PASS_KEEP), the
         # next one only while the measured time leaves room for it; the smallest frame is the output
-        best: Trial | None = None
         passes: dict[str, dict[str, float]] = {}
-        first = p.finalists[0]
+        first_speed = 0.0
         for v in p.finalists:
-            if best is not None:
-                speed_v = passes[str(first)]["speed_MBps"] * 1e6 * p.estimates[v][0] / p.estimates[first][0]
+            if whole is not None:
+                speed_v = first_speed * p.estimates[v][0] / p.estimates[p.finalists[0]][0]
                 if (_cpu() - c_start) + size / speed_v * (1 + FINALIST_SPREAD) > size / p.target_speed:
-                    moves.append(f"finalist {v} skipped: the time left does not fit it "
-                                 f"(about {speed_v / 1e6:.0f} MB/s from level {first}'s pass)")
+                    p.features["finalist_skipped"] = (f"level {v}: the time left does not fit it (about "
+                                                      f"{speed_v / 1e6:.0f} MB/s from the first pass)")
                     break
             w, _ = _whole_pass(src, size, v, p, checksum, keep=True, marked=False)
             passes[str(v)] = {"speed_MBps": round(w.speed / 1e6, 1), "ratio": round(w.ratio, 4)}
-            if best is None or len(w.blob) < len(best.blob):
-                best = w
-        assert best is not None
+            first_speed = first_speed or w.speed
+            if whole is None or len(w.blob) < len(whole.blob):
+                whole = w
         p.features["finalist_passes"] = passes
-        level = best.level
+    if whole is not None:
+        level = whole.level
         src.seek(size, 1)
-        dst.write(best.blob)
-        read, written = size, len(best.blob)
+        dst.write(whole.blob)
+        read, written = size, len(whole.blob)
         by_level[level] = size
         if progress is not None:
             progress(read, size)

@@ -17,11 +17,11 @@ Measured here (``python training/predictor/jpeg_grid.py``, the first 20 items of
 in its seeded order; aligned minus shifted, median [10th, 90th percentile]):
 
 ==================  ==========================
-bsds432 (as is)     +0.613 [+0.540, +0.732]
-bsds432 #down2      +0.005 [-0.033, +0.048]
-wikipedia #crop384  +0.008 [-0.018, +0.029]
-wikipedia #crop512q +0.001 [-0.023, +0.028]
-wikipedia #down384  -0.003 [-0.033, +0.029]
+bsds432 (as is)     +0.612 [+0.540, +0.731]
+bsds432 #down2      +0.005 [-0.034, +0.048]
+wikipedia #crop384  +0.008 [-0.018, +0.028]
+wikipedia #crop512q +0.002 [-0.023, +0.028]
+wikipedia #down384  -0.003 [-0.033, +0.028]
 wikipedia #down512  -0.008 [-0.027, +0.020]
 wikipedia #down768  -0.001 [-0.019, +0.017]
 ==================  ==========================
@@ -42,11 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from precodec.tuners.features import _dct
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: orthonormal 8-point DCT-II matrix (rows: frequencies)
-_C = np.array([[np.sqrt((1 if k == 0 else 2) / 8) * np.cos((2 * n + 1) * k * np.pi / 16) for n in range(8)]
-               for k in range(8)])
 #: mid-frequency coefficients probed, and the quantisation steps tried
 COEFFS = ((3, 4), (4, 3), (4, 4), (5, 5), (2, 5), (5, 2))
 STEPS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
@@ -55,7 +54,7 @@ STEPS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 def _block_dct(y: np.ndarray, ox: int, oy: int) -> np.ndarray:
     h, w = (y.shape[0] - oy) // 8 * 8, (y.shape[1] - ox) // 8 * 8
     b = y[oy:oy + h, ox:ox + w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3) - 128.0
-    return np.einsum("ij,abjk,lk->abil", _C, b, _C)
+    return _dct(b)  # the predictor's own orthonormal 8x8 DCT (JPEG's scale)
 
 
 def _periodicity(y: np.ndarray, ox: int, oy: int) -> float:

@@ -696,8 +696,8 @@ def _trial(slices: list[bytes], level: int, p: "Plan", checksum: bool, keep: boo
     A whole-input sample (one slice, ``keep``) is one frame, timed, and kept as the output.  A strided sample is
     compressed as two streams: the even slices first, untimed, then the odd slices, timed.  The first stream
     warms the new context: a fresh context's tables are first touched while compressing (page faults), which
-    on a sample of 192 KiB-1 MiB made the first trial of each level in a process up to 2x slower than the
-    same trial repeated, while a whole input amortises that cost.  The ratio is over both streams.
+    on the held-out logs' 192 KiB sample made the first trial of each level in a process up to 2x slower than
+    the same trial repeated, while a whole input amortises that cost.  The ratio is over both streams.
     """
     c = _warm(_cctx(level, p, checksum))
     if keep or len(slices) < 2:
@@ -1026,7 +1026,8 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         for v in p.finalists:
             if whole is not None:
                 speed_v = first_speed * p.estimates[v][0] / p.estimates[p.finalists[0]][0]
-                if (_cpu() - c_start) + size / speed_v * (1 + FINALIST_SPREAD) > size / p.target_speed:
+                margin = max(0.0, float(_sampling()["margin"]))  # the plan's margin, as when it chose them
+                if (_cpu() - c_start) + size / speed_v * (1 + margin) > size / p.target_speed:
                     p.features["finalist_skipped"] = (f"level {v}: the time left does not fit it (about "
                                                       f"{speed_v / 1e6:.0f} MB/s from the first pass)")
                     break

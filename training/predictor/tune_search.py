@@ -123,10 +123,10 @@ def _dense(row: dict, fmt: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     return _DENSE[key]
 
 
-def load_oof(fmt: str) -> tuple[list[dict], dict[str, tuple[np.ndarray, np.ndarray]]]:
+def load_oof(fmt: str, path: str | Path | None = None) -> tuple[list[dict], dict[str, tuple[np.ndarray, np.ndarray]]]:
     from precodec.tuners.space import BYTES_CONFIGS
 
-    z = np.load(str(OOF).format(fmt=fmt))
+    z = np.load(str(path or OOF).format(fmt=fmt))
     pred = {i: (s, b) for i, s, b in zip(z["ids"].tolist(), z["scores"], z["log_bpp"])}
     rows = [r for r in load_rows(LABELS) if r["id"] in pred and all(c in r["bytes"] for c in BYTES_CONFIGS[fmt])]
     return rows, pred
@@ -224,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", default="all", choices=("all", "clean", "bsds"),
                     help="tune on all rows, the clean photographs only (Wikipedia, PNG) or BSDS432 only (JPEG "
                          "sources, cheap to re-encode at high quality)")
+    ap.add_argument("--oof", default=None, help="out-of-fold predictions to read (default: train.py's --oof output)")
     args = ap.parse_args(argv)
-    rows, pred = load_oof(args.format)
+    rows, pred = load_oof(args.format, args.oof)
     if args.rows != "all":
         rows = [r for r in rows if r["id"].startswith("bsds432/") == (args.rows == "bsds")]
     rows = rows[::args.every]

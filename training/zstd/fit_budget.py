@@ -32,7 +32,7 @@ Command (about 5 minutes: every source three times, ``--repeats``)::
 
     nice python training/zstd/fit_budget.py --data ../shared/datasets/data --sampling
 
-One such run is not enough on a shared 2-core machine: three runs (2026-12-02 and -03, the rows saved with
+One such run is not enough on a shared 2-core machine: three runs (2026-12-03, the rows saved with
 ``FIT_BUDGET_ROWS=runK.json``) chose margins of 0.15, 0.02 and 0.13 and level-9 speed factors of 0.65, 0.79
 and 0.70.  The shipped ``sampling`` entry pools the three (nine measurements of every source)::
 
@@ -184,9 +184,8 @@ def sampling(data: str, out: str, repeats: int = 3, rows_from: list[str] | None 
     # every source is measured `repeats` times, each repeat a separate case for the simulation and the medians
     # (one pass per source left the choice to timing noise: two such fits with the same rule chose margins of
     # 0.09 and 0.02 for the same sample shape, and different shapes).  With rows_from, the measurements of
-    # earlier runs (saved with FIT_BUDGET_ROWS) are pooled instead of measuring: each run's repeats stay
-    # separate cases.  Three runs of three repeats each on this 2-core shared machine chose margins of 0.15,
-    # 0.02 and 0.13 and level-9 speed factors of 0.65-0.79 (2026-12-02/03): the shipped table pools them.
+    # earlier runs (saved with FIT_BUDGET_ROWS) are pooled instead of measuring (see the module docstring);
+    # each run's repeats stay separate cases.
     srcs = sources(data) if not rows_from else {}
     for k_run, path in enumerate(rows_from or []):
         with open(path) as f:

@@ -375,7 +375,7 @@ def export(fmt: str, out: dict, *, rows_used: int, args: argparse.Namespace) -> 
 
 
 #: Tried 2026-12-03 against 1.1.0's settings (--epochs 300 --ensemble 5, hidden 64), judged out of fold (``--oof 5``,
-#: 657 items, the search simulated with the shipped settings; tune_search.py --oof): hidden 16/32/128, epochs
+#: 657 items, the search simulated with the shipped settings; tune_search.py --oof): hidden 16/32/48/128, epochs
 #: 150/600, ensemble 10, weight decay 1e-2.  Best: hidden 32 with ensemble 10, 60/70/80 from 1.53/1.45/1.45 encodes
 #: and +3.10/+3.69/+3.60 % over the oracle to 1.49/1.42/1.38 and +2.95/+3.23/+3.66 % (seed 1 the same to 0.05);
 #: on Kodak it was no better (+3.0/+3.2/+4.6/+8.3 % against 1.1.0's +2.5/+3.2/+4.0/+9.0 %), so 1.1.0 stays.

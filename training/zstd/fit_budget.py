@@ -132,9 +132,9 @@ def goal_margin(rows: list[dict], factor: dict[str, float]) -> tuple[float, dict
     0.21 here) lands a level low wherever the best level fits by less than that, and the goal allows 5%.
     Returns the margin with the highest goal rate averaged over it and its two neighbours on each side (the
     raw rate is noisy) among the margins that honour at least ``HONOUR_FLOOR`` of the budgets (the goal rate
-    alone peaks at a negative margin, about -0.05, where 13% of the simulated budgets are not held; with a 90% floor the margin
-    was -0.03 and on the held-out benchmark 3 of 20 speed budgets were missed by 9-13%, against none with the
-    earlier 0.17: a user's budget should hold), and the raw goal rate for every margin tried.
+    alone peaks at a negative margin, about -0.05, where 13% of the simulated budgets are not held; with a 90%
+    floor the margin was -0.03 and on the held-out benchmark 3 of 20 speed budgets were missed by 9-13%, against
+    none with the earlier 0.17: a user's budget should hold), and the raw goal rate for every margin tried.
     """
     by: dict[str, dict[int, dict]] = {}
     for r in rows:

@@ -42,8 +42,8 @@ up to 3 such **finalists** compresses the whole input and the smallest frame is 
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
 the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
 level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
-ratio budgets first compress the whole input once at level 3 (costing at most about that share of the run): it measures this
-input's own gain g3, each level's whole-input ratio is then estimated as level 3's times the level's gain
+ratio budgets first compress the whole input once at level 3 (costing at most about that share of the run): it
+measures this input's own gain g3, each level's whole-input ratio is then estimated as level 3's times the level's gain
 over level 3 on half the sample times ``g3 ** a`` (``a`` per level, fitted on the training sources), and the
 lowest level reaching the ratio with 1% to spare is taken; if level 3 itself reaches it, the pass is the
 output. The whole input is then compressed as
@@ -120,7 +120,8 @@ try:  # imported here, not on first use: planning time counts against a speed bu
 except ImportError:  # pragma: no cover - the table ships with the package
     _budget_table = None  # type: ignore[assignment]
 
-__all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "plan_sampled", "compress_budget", "LADDER", "CHUNK"]
+__all__ = ["BudgetSpec", "Features", "features", "predict", "plan", "plan_sampled", "compress_budget", "LADDER",
+           "CHUNK"]
 
 #: levels budget mode moves along (fastest first)
 LADDER = (-5, -3, -1) + tuple(range(1, 20))
@@ -1023,10 +1024,10 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
         # next one only while the measured time leaves room for it; the smallest frame is the output
         passes: dict[str, dict[str, float]] = {}
         first_speed = 0.0
+        margin = max(0.0, float(_sampling()["margin"]))  # the plan's margin, as when it chose them
         for v in p.finalists:
             if whole is not None:
                 speed_v = first_speed * p.estimates[v][0] / p.estimates[p.finalists[0]][0]
-                margin = max(0.0, float(_sampling()["margin"]))  # the plan's margin, as when it chose them
                 if (_cpu() - c_start) + size / speed_v * (1 + margin) > size / p.target_speed:
                     p.features["finalist_skipped"] = (f"level {v}: the time left does not fit it (about "
                                                       f"{speed_v / 1e6:.0f} MB/s from the first pass)")

@@ -179,6 +179,22 @@ def test_predicted_search_recovers_from_a_far_miss_in_few_steps():
         assert out is not None and ev.met(out) and info["steps"] <= 3, info
 
 
+@pytest.mark.parametrize("target", [80, 85, 90])
+def test_predicted_search_shipped_settings_meet_the_target_after_a_near_miss(target):
+    # scores predicted 1.5 points too high near the target: the first encode misses by about that much, and the
+    # shipped settings of the mid and high bands (the high band steps to the corrected crossing itself, up_margin 0)
+    # must still end on a passing encode, in a few steps, at most two qualities above what a bisection finds
+    img = _sample()
+    grid = np.array(GRIDS["jpeg"], float)
+    q = [bisect_quality(_ev(img, f"ssimulacra2:{t}"), "jpeg:444").params["quality"] for t in (target - 10, target)]
+    curve = Curve("jpeg:444", grid, np.interp(grid, q, [target - 10, target]) + 1.5, np.geomspace(2e3, 4e4, grid.size))
+    ev = _ev(img, f"ssimulacra2:{target}")
+    out, info = predicted_search(ev, {"jpeg:444": curve})
+    assert out is not None and ev.met(out), info
+    assert info["steps"] <= 4, info
+    assert out.params["quality"] <= q[1] + 2
+
+
 def test_predicted_search_never_aims_past_the_model_grid():
     img = _sample()
     grid = np.array(GRIDS["jpeg"], float)

@@ -6,14 +6,16 @@ linearly between them.  This labels a few clean training views at every
 quality of the grid's range (JPEG: libjpeg-turbo 4:4:4 and mozjpeg 4:2:0,
 40-97; AVIF: 4:4:4 and 4:2:0, 35-95) and reports, per stretch between grid qualities, the true score minus the grid-linear one: its mean
 (curvature) and rms (what ``tune_search.py --jitter`` simulates).  Training
-images only; about 5 minutes on one core for the default 14 views.
+images only (the first ``--views`` of the ``down768`` and ``crop512q`` views,
+sorted by name); JPEG about 12 s per view on one core, AVIF about 60 s.
 
-    python training/predictor/roughness.py [--format jpeg|avif] [--views 14] [--out roughness.json]
+    python training/predictor/roughness.py [--format jpeg|avif] [--views 28] [--out roughness.json]
 
-Measured 2026-12-03 on 28 views (the ``down768`` and ``crop512q`` views of 14
-photographs; two processes): rms 0.58/0.65 (turbo 4:4:4 / mozjpeg 4:2:0) at
-qualities 41-54, 0.27-0.68 at 56-79, 0.11-0.36 at 81-96; the second
-difference from one quality to the next 0.45 / 0.69 rms.
+Measured 2026-12-03.  JPEG, 28 views: rms 0.58/0.65 (turbo 4:4:4 / mozjpeg
+4:2:0) at qualities 41-54, 0.27-0.68 at 56-79, 0.11-0.36 at 81-96; the second
+difference from one quality to the next 0.46/0.70 rms (``--jitter 0.3``).
+AVIF, ``--views 10``: rms 0.95 at 36-49, 0.34-0.66 at 51-79, 0.17-0.38 at
+81-94; second difference 1.24/1.27 (``--jitter 0.45``).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def report(dense: dict[str, dict[str, list[float]]], fmt: str = "jpeg") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--views", type=int, default=14)
+    ap.add_argument("--views", type=int, default=28)
     ap.add_argument("--format", default="jpeg", choices=sorted(CONFIGS_MEASURED))
     ap.add_argument("--out", type=Path, default=None, help="also write the dense scores and the report here")
     args = ap.parse_args(argv)

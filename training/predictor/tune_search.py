@@ -105,7 +105,7 @@ _DENSE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
 #: ``--jitter``: SSIMULACRA2 points of roughness added to the labelled curve between grid qualities.  A real
 #: score-versus-quality curve is not the straight line between grid points that the labels give: on 28 clean
-#: training views labelled at every quality 40-98 (roughness.py), the true score departs from that line by
+#: training views labelled at every quality 40-97 (roughness.py), the true score departs from that line by
 #: 0.6 points rms below quality 55, 0.3-0.7 at 55-80 and 0.1-0.4 above, jittering step to step.  Without it the
 #: simulation rewards aiming exactly at a corrected crossing (``up_margin`` 0), because there the crossing it
 #: computes is exact; with it, such a step misses again as often as it does on real encodes.
@@ -249,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                          "sources, cheap to re-encode at high quality)")
     ap.add_argument("--oof", default=None, help="out-of-fold predictions to read (default: train.py's --oof output)")
     ap.add_argument("--jitter", type=float, default=0.0, metavar="POINTS",
-                    help="roughness of the simulated curves between grid qualities (0.3: as measured by "
-                         "roughness.py; 0: straight lines, as the settings so far were tuned)")
+                    help="roughness of the simulated curves between grid qualities (JPEG 0.3, AVIF 0.45: as "
+                         "measured by roughness.py; 0: straight lines, as the settings before 2026-12-03 were tuned)")
     args = ap.parse_args(argv)
     global JITTER
     JITTER = args.jitter

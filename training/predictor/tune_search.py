@@ -7,7 +7,10 @@ image (scores and sizes on the quality grid, interpolated; linear
 extrapolation past the grid).  For each setting it reports, per target, the
 mean encodes per image, the hit rate, the total bytes over the simulated
 oracle and a rough time ratio to bisection (a cost model: per-backend encode
-times and one SSIMULACRA2 run, measured on a 768x512 image).
+times and one SSIMULACRA2 run, measured on a 768x512 image).  Between grid
+qualities the simulated curves are as rough as real ones measure (``--jitter``,
+roughness.py); figures quoted in comments dated before 2026-12-03 were
+simulated with straight lines (``--jitter 0``).
 
     python training/predictor/tune_search.py --format jpeg --band low --every 2 --rounds 2 --start '{...}'
     python training/predictor/tune_search.py --format jpeg --band high --rounds 2 --start '{...}'
@@ -110,6 +113,8 @@ _DENSE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 #: simulation rewards aiming exactly at a corrected crossing (``up_margin`` 0), because there the crossing it
 #: computes is exact; with it, such a step misses again as often as it does on real encodes.
 JITTER = 0.0
+#: the --jitter default per format (roughness.py, 2026-12-03)
+MEASURED_JITTER = {"jpeg": 0.3, "avif": 0.45}
 
 
 def _jitter(row_id: str, score_name: str, n: int, grid: np.ndarray) -> np.ndarray:
@@ -248,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="tune on all rows, the clean photographs only (Wikipedia, PNG) or BSDS432 only (JPEG "
                          "sources, cheap to re-encode at high quality)")
     ap.add_argument("--oof", default=None, help="out-of-fold predictions to read (default: train.py's --oof output)")
-    ap.add_argument("--jitter", type=float, default=0.0, metavar="POINTS",
-                    help="roughness of the simulated curves between grid qualities (JPEG 0.3, AVIF 0.45: as "
-                         "measured by roughness.py; 0: straight lines, as the settings before 2026-12-03 were tuned)")
+    ap.add_argument("--jitter", type=float, default=None, metavar="POINTS",
+                    help="roughness of the simulated curves between grid qualities (default: as measured by "
+                         "roughness.py, JPEG 0.3, AVIF 0.45; 0: straight lines, as the figures in comments dated "
+                         "before 2026-12-03 were simulated)")
     args = ap.parse_args(argv)
     global JITTER
-    JITTER = args.jitter
+    JITTER = MEASURED_JITTER[args.format] if args.jitter is None else args.jitter
     rows, pred = load_oof(args.format, args.oof)
     if args.rows != "all":
         rows = [r for r in rows if r["id"].startswith("bsds432/") == (args.rows == "bsds")]

@@ -4,8 +4,9 @@ The labels (make_labels.py) hold SSIMULACRA2 at the qualities of
 :data:`precodec.tuners.space.GRIDS` only; tune_search.py interpolates
 linearly between them.  This labels a few clean training views at every
 quality of the grid's range (JPEG: libjpeg-turbo 4:4:4 and mozjpeg 4:2:0,
-40-97; AVIF: 4:4:4 and 4:2:0, 35-95) and reports, per stretch between grid qualities, the true score minus the grid-linear one: its mean
-(curvature) and rms (what ``tune_search.py --jitter`` simulates).  Training
+40-97; AVIF: 4:4:4 and 4:2:0, 35-95) and reports, per stretch between grid
+qualities, the true score minus the grid-linear one: its mean (curvature)
+and rms (what ``tune_search.py --jitter`` simulates).  Training
 images only (the first ``--views`` of the ``down768`` and ``crop512q`` views,
 sorted by name); JPEG about 12 s per view on one core, AVIF about 60 s.
 

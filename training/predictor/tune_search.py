@@ -104,7 +104,7 @@ class SimEvaluator:
         return best, n * (ENCODE_MS[name] + METRIC_MS) + PREP_MS
 
 
-_DENSE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+_DENSE: dict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = {}
 
 #: ``--jitter``: SSIMULACRA2 points of roughness added to the labelled curve between grid qualities.  A real
 #: score-versus-quality curve is not the straight line between grid points that the labels give: on 28 clean
@@ -117,21 +117,20 @@ JITTER = 0.0
 MEASURED_JITTER = {"jpeg": 0.3, "avif": 0.45}
 
 
-def _jitter(row_id: str, score_name: str, n: int, grid: np.ndarray) -> np.ndarray:
-    """Seeded per-image roughness: zero at the grid qualities and below the grid, ``JITTER`` rms between
-    (twice that below quality 55, 0.6 times above 80)."""
+def _jitter(row_id: str, score_name: str, q: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Seeded per-image roughness at qualities ``q``: zero at the grid qualities and below the grid, ``JITTER``
+    rms elsewhere (twice that below quality 55, 0.6 times above 80)."""
     import zlib
 
     rng = np.random.default_rng(zlib.crc32(f"{row_id}|{score_name}".encode()))
-    q = np.arange(n)
-    j = rng.normal(0.0, JITTER, n) * np.where(q < 55, 2.0, np.where(q > 80, 0.6, 1.0))
+    j = rng.normal(0.0, JITTER, q.size) * np.where(q < 55, 2.0, np.where(q > 80, 0.6, 1.0))
     j[grid.astype(int)] = 0.0
     return np.where(q < grid[0], 0.0, j)
 
 
 def _dense(row: dict, fmt: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Labelled score (monotone) and size of ``name`` at every quality 0-100 (linear past the grid)."""
-    key = (row["id"], name)
+    key = (row["id"], name, JITTER)  # JITTER in the key: a caller may change it between runs
     if key not in _DENSE:
         from precodec.tuners.space import CONFIGS, GRIDS
 
@@ -146,7 +145,7 @@ def _dense(row: dict, fmt: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         sc = np.maximum.accumulate(np.asarray(row["scores"][CONFIGS[name].score_name], float))
         dense = lin(sc)
         if JITTER:
-            dense = np.maximum.accumulate(dense + _jitter(row["id"], CONFIGS[name].score_name, q.size, g))
+            dense = np.maximum.accumulate(dense + _jitter(row["id"], CONFIGS[name].score_name, q, g))
         _DENSE[key] = (dense, np.exp(lin(np.log(np.asarray(row["bytes"][name], float)))))
     return _DENSE[key]
 

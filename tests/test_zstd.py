@@ -396,6 +396,61 @@ def test_speed_budget_finalists_keep_the_smallest_whole_input_frame(monkeypatch)
     assert stock_decode(out.getvalue()) == data
 
 
+def _prefix_bytes(data: bytes, level: int, k: int) -> int:
+    o = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+        level, write_checksum=True)).compressobj()
+    return len(o.compress(data[:k])) + len(o.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+
+
+@needs_zstd
+def test_speed_budget_race_continues_the_level_with_fewest_bytes_on_the_prefix(monkeypatch):
+    # levels too close to order on the sample, no time for whole-input finalists: they race over a prefix, each
+    # in its own frame, and the one with the fewest bytes there goes on in its frame (one frame, one level)
+    data = b"".join(log_records(30000))
+    k = 1 << 20
+    pre = {lv: _prefix_bytes(data, lv, k) for lv in (1, 3, 4)}
+    best = min(pre, key=lambda lv: (pre[lv], lv))
+    r_sample = len(data) / len(zstandard.ZstdCompressor(level=3).compress(data))
+    est = {lv: (100e6, r_sample) for lv in (1, 3, 4)}
+    plan = next(lv for lv in (3, 4, 1) if lv != best)  # the plan's own pick is not the prefix's best
+    _fixed_plan(monkeypatch, level=plan, target_speed=1.0, estimates=est, race=[plan, best], race_bytes=k)
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
+    race = rep["plan"]["features"]["race"]
+    assert race["bytes"] == k and race["winner"] == best and sorted(race["racers"]) == sorted([str(plan), str(best)])
+    assert {int(v): r["bytes_out"] for v, r in race["racers"].items()} == {plan: pre[plan], best: pre[best]}
+    assert rep["levels_used"] == {str(best): len(data)} and rep["frames"] == 1 and not rep["moves"]
+    assert rep["read"] == len(data) and stock_decode(out.getvalue()) == data
+    # a prefix far unlike the sample (the plan expected 5x its ratio): the order there says little, the plan's
+    # level goes on
+    est_off = {lv: (100e6, 5 * r_sample) for lv in (1, 3, 4)}
+    for race_bytes in (k, 2 * k):  # seen at the end of the race, or after its first chunk (it stops there)
+        _fixed_plan(monkeypatch, level=plan, target_speed=1.0, estimates=est_off, race=[plan, best],
+                    race_bytes=race_bytes)
+        out = io.BytesIO()
+        rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
+        race = rep["plan"]["features"]["race"]
+        assert race["winner"] == plan and "unlike" in race["why"]
+        assert race["bytes"] == B.CHUNK and race["stopped_early"] == (race_bytes > B.CHUNK)
+        assert rep["levels_used"] == {str(plan): len(data)} and stock_decode(out.getvalue()) == data
+
+
+def test_race_plan_pays_for_the_worst_case_and_drops_racers_it_has_no_time_for():
+    speeds = {1: 400e6, 2: 300e6, 3: 200e6}
+    size = 64 << 20
+    # room for the slowest racer's whole run and the others' prefix: k = (room - size/200e6) / (1/400e6 + 1/300e6)
+    room = size / 200e6 + (3 << 20) * (1 / 400e6 + 1 / 300e6) + 1e-9
+    racers, k = B._race_plan([3, 1, 2], lambda v: speeds[v], size, room)
+    assert racers == [3, 1, 2] and k == 3 << 20
+    # less time: the last racer goes, the prefix grows for the two left (capped at RACE_MAX)
+    room = size / 200e6 + (256 << 10) * (1 / 400e6 + 1 / 300e6)
+    racers, k = B._race_plan([3, 1, 2], lambda v: speeds[v], size, room)
+    assert racers == [3, 1] and B.RACE_MIN <= k <= B.RACE_MAX and k % B.MIN_STEP == 0
+    assert k * (1 / 400e6) + size / 200e6 <= room
+    # no time beyond the slowest racer's own run: no race
+    assert B._race_plan([3, 1, 2], lambda v: speeds[v], size, size / 200e6) == ([3], 0)
+
+
 @needs_zstd
 def test_speed_correction_works_from_a_level_the_sample_did_not_measure(monkeypatch):
     # the plan may pick a level never trialled on the sample (in the field: -5 for "no level fits", or a level

@@ -38,7 +38,10 @@ sources for 32 speed budgets, meets the goal most often while holding at least 9
 budgets take the highest-ratio level whose estimated whole-run CPU time (planning already spent included) fits
 with the margin; where other levels fit too and their sample ratios are within 3% of its (the sample cannot
 order them: the history of a whole input helps some levels more), and the budget leaves time for it, each of
-up to 3 such **finalists** compresses the whole input and the smallest frame is kept.  Ratio budgets take the
+up to 3 such **finalists** compresses the whole input and the smallest frame is kept; where it leaves time only
+for part of that, they **race** over a prefix of the input (512 KiB-4 MiB, as long as the budget pays for in the
+worst case), each in its own frame, and the one that wrote the fewest bytes there, among those whose measured
+speed leaves time for the rest, goes on in its frame (unless the prefix compresses unlike the sample).  Ratio budgets take the
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
 the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
 level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
@@ -314,6 +317,10 @@ class Plan:
     estimates: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     #: plan-once speed budgets: levels each compressed over the whole input, the smallest output kept
     finalists: list[int] = field(default_factory=list)
+    #: plan-once speed budgets, when whole-input finalists do not fit: levels raced over the input's first
+    #: ``race_bytes`` in one frame each; the one with the fewest bytes there (that still fits) goes on
+    race: list[int] = field(default_factory=list)
+    race_bytes: int = 0
     reason: str = ""
 
 
@@ -570,6 +577,14 @@ MAX_TRIALS = 3
 #: compressed over the whole input when the budget leaves time for all (at most MAX_FINALISTS), smallest kept
 FINALIST_SPREAD = 0.03
 MAX_FINALISTS = 3
+#: ... and when the budget has no time for whole-input finalists: a **race** over a contiguous prefix of the
+#: input (at least RACE_MIN, at most RACE_MAX, what the budget leaves time for), each level in its own frame with
+#: the whole input's parameters, and the level that wrote the fewest bytes there goes on in its frame (the losers'
+#: prefix is the cost).  A prefix of a few windows has the history the sample lacks: on the benchmark and
+#: training sources a 512 KiB-2 MiB prefix orders levels 1-5 as the whole input does wherever the content does
+#: not change along the input (where it does, FIRST_PART_ALIKE fails and the plan's level is kept)
+RACE_MIN = 512 << 10
+RACE_MAX = 4 << 20
 #: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
 CHECK_SHARE = 1 / 8
 CORRECT_BELOW = 0.85
@@ -720,6 +735,24 @@ def _trial(slices: list[bytes], level: int, p: "Plan", checksum: bool, keep: boo
     dt = _cpu() - t0
     n = sum(len(s) for s in slices)
     return Trial(level, sum(len(s) for s in slices[1::2]) / max(dt, 1e-9), n / max(out + out2, 1))
+
+
+def _race_plan(racers: list[int], est_s: Any, size: int, room: float) -> tuple[list[int], int]:
+    """The racers (the first is the plan's pick) and prefix length the budget leaves time for.
+
+    The worst case is paid for: the prefix at every racer but the winner, and the whole input at the winner,
+    whichever racer wins, within ``room`` (seconds, the margin already taken off).  Racers are dropped from the
+    end until the prefix is at least RACE_MIN; it is at most RACE_MAX and leaves at least MIN_STEP after it.
+    """
+    racers = list(racers)
+    while len(racers) > 1:
+        inv = {v: 1.0 / max(est_s(v), 1e-9) for v in racers}
+        k = min((room - size * inv[w]) / (sum(inv.values()) - inv[w]) for w in racers)
+        k = int(min(k, RACE_MAX, size - MIN_STEP)) // MIN_STEP * MIN_STEP
+        if k >= RACE_MIN:
+            return racers, k
+        racers.pop()
+    return racers, 0
 
 
 def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool = True
@@ -977,14 +1010,15 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
         lv = LADDER[0]
         p.reason = "no level fits: the fastest"
     p.estimates = {v: (est_s(v), est_r(v)) for v in pool}
-    if ok and not whole and size <= WHOLE_PASS_KEEP:
+    if ok and not whole:
         # the sample cannot order levels whose ratios are this close (the history a whole input adds differs
         # by level: on held-out logs level 2 out-compresses 3 and 4 over the whole input, not on the sample);
-        # where the budget leaves time for it, compress the whole input at each and keep the smallest
+        # where the budget leaves time for it, compress the whole input at each and keep the smallest, else
+        # race them over a prefix
         close = sorted((v for v in ok if v != lv and est_r(v) >= est_r(lv) * (1 - FINALIST_SPREAD)),
                        key=lambda v: (-est_r(v), v))
         fin, t_fin = [lv], size / est_s(lv)
-        for v in close:
+        for v in close if size <= WHOLE_PASS_KEEP else ():
             if len(fin) < MAX_FINALISTS and (t_fin + size / est_s(v)) * (1 + margin) <= room:
                 fin.append(v)
                 t_fin += size / est_s(v)
@@ -992,6 +1026,13 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
             p.finalists = fin
             p.reason += (f"; levels {', '.join(map(str, fin))} are within {100 * FINALIST_SPREAD:g}% in ratio on "
                          f"the sample and all fit: each compresses the whole input, the smallest is kept")
+        elif close:
+            racers, k = _race_plan([lv] + close[:MAX_FINALISTS - 1], est_s, size, room / (1 + margin))
+            if len(racers) > 1:
+                p.race, p.race_bytes = racers, k
+                p.reason += (f"; levels {', '.join(map(str, racers))} are within {100 * FINALIST_SPREAD:g}% in "
+                             f"ratio on the sample, and the budget leaves time to race them over the first "
+                             f"{k >> 10} KiB: the fewest bytes there goes on")
     if lv not in trials:
         p.level = lv
         p.predicted = {"speed_MBps": round(est_s(lv) / 1e6, 1), "ratio": round(est_r(lv), 4)}
@@ -1003,6 +1044,59 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
     p.candidates = {v: {"speed_MBps": round(t.speed / 1e6, 1), "ratio": round(t.ratio, 4)}
                     for v, t in sorted(trials.items())}
     return p, trials, kfac
+
+
+def _race(src: BinaryIO, p: Plan, *, size: int, checksum: bool, c_start: float
+          ) -> tuple[int, Any, float, bytes]:
+    """Race ``p.race`` over the first ``p.race_bytes`` of ``src``, each level in its own frame (block flushed at
+    the end, so the bytes compare exactly); return the level that goes on, its compressor (its frame still open),
+    its CPU seconds and its output so far.
+
+    The winner is the racer with the fewest bytes among those whose measured speed on the prefix leaves time for
+    the rest within the budget (none: the fastest).  Where the prefix does not compress like the sample
+    (FIRST_PART_ALIKE, at the plan's level), the content changes along the input, the prefix says little of the
+    rest, and the plan's level goes on.  The record (``features["race"]``) has every racer's bytes and speed.
+    """
+    objs = {v: _warm(_cctx(v, p, checksum)).compressobj() for v in p.race}
+    outs: dict[int, list[bytes]] = {v: [] for v in p.race}
+    cpu = {v: 0.0 for v in p.race}
+    r_plan = p.estimates.get(p.level, (0.0, 0.0))[1]
+
+    def alike(r_first: float) -> bool:
+        return not r_plan or FIRST_PART_ALIKE[0] <= r_first / r_plan <= FIRST_PART_ALIKE[1]
+
+    n = 0
+    done = True
+    while n < p.race_bytes:
+        chunk = src.read(min(CHUNK, p.race_bytes - n))
+        if not chunk:
+            break
+        n += len(chunk)
+        for v, o in objs.items():
+            t0 = _cpu()
+            outs[v].append(o.compress(chunk))
+            if n >= p.race_bytes:
+                outs[v].append(o.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+            cpu[v] += _cpu() - t0
+        # content unlike the sample already (the output so far lags by at most a block): stop racing
+        if n < p.race_bytes and not alike(n / max(sum(len(x) for x in outs[p.level]), 1)):
+            done = False
+            break
+    nbytes = {v: sum(len(x) for x in outs[v]) for v in p.race}
+    speed = {v: n / max(cpu[v], 1e-9) for v in p.race}
+    left_time = size / p.target_speed - (_cpu() - c_start) if p.target_speed else float("inf")
+    fit = [v for v in p.race if (size - n) / speed[v] <= left_time]
+    if not done or not alike(n / max(nbytes[p.level], 1)):
+        win, why = p.level, "the prefix is unlike the sample (ratio): the plan's level goes on"
+    elif fit:
+        win = min(fit, key=lambda v: (nbytes[v], v))
+        why = "fewest bytes on the prefix" + ("" if len(fit) == len(p.race) else " among the racers that fit")
+    else:
+        win, why = max(p.race, key=lambda v: speed[v]), "no racer fits the rest: the fastest"
+    p.features["race"] = {"bytes": n, "winner": win, "why": why, "stopped_early": not done,
+                          "racers": {str(v): {"bytes_out": nbytes[v], "speed_MBps": round(speed[v] / 1e6, 1)}
+                                     for v in p.race}}
+    return win, objs[win], cpu[win], b"".join(outs[win])
 
 
 def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool,
@@ -1048,9 +1142,18 @@ def _compress_planned(src: BinaryIO, dst: BinaryIO, budget: BudgetSpec, *, size:
             progress(read, size)
     else:
         check_at = _check_at(size) if (p.target_speed or p.target_ratio) and not p.store else -1
-        cobj = _warm(_cctx(level, p, checksum)).compressobj()
         run_cpu, run_in = 0.0, 0
         corrected = False
+        if p.race and p.race_bytes:
+            level, cobj, run_cpu, blob = _race(src, p, size=size, checksum=checksum, c_start=c_start)
+            dst.write(blob)
+            read = run_in = p.features["race"]["bytes"]
+            written = len(blob)
+            by_level[level] = read
+            if progress is not None:
+                progress(read, size)
+        else:
+            cobj = _warm(_cctx(level, p, checksum)).compressobj()
 
         def switch(new: int, why: str) -> None:
             """End the current frame and go on at level ``new`` in a new one."""

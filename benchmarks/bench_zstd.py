@@ -188,13 +188,15 @@ restarting frames) bounds what per-chunk levels could gain.
 """
 
 
-BUDGET_DESIGNS = """Two designs run side by side on the same inputs (same oracle): **`plan`** (the default: decide once
+BUDGET_DESIGNS = """Designs run side by side on the same inputs (same oracle): **`plan`** (the default: decide once
 on a strided sample - 8 slices spread over the input, its share calibrated on the training sources - by compressing
 it at the table's predicted level and its neighbours - ratio budgets that point to a slow level first compress the
 whole input once at level 3 to measure its history gain; speed budgets whose best levels are too close to order on
-the sample compress the whole input at each (finalists) when the budget leaves time - then compress the whole input
-as one frame, with one correction at most) and **`control`** (the earlier chunk-by-chunk measured hill climb; each
-level change starts a new frame).
+the sample compress the whole input at each (finalists) when the budget leaves time, or else race them over a
+prefix of the input and go on with the fewest bytes there - then compress the whole input as one frame, with one
+correction at most), **`control`** (the earlier chunk-by-chunk measured hill climb; each level change starts a new
+frame) and, where run, the ablations **`plan-norace`** (`plan` without the prefix race) and **`plan-noup`**
+(without its level-up racer).
 """
 
 
@@ -245,6 +247,23 @@ def per_chunk_oracle(times: np.ndarray, sizes: np.ndarray, n: int, budget_time: 
     return n / best if best else float("nan")
 
 
+#: ablations of the plan design: the prefix race off, or without its level-up racer
+ABLATIONS = {"plan-norace": ("RACE_MIN", 1 << 62), "plan-noup": ("RACE_UP_REACH", 0.0)}
+
+
+def _budget_run(data: bytes, out: io.BytesIO, text: str, n: int, design: str) -> dict[str, Any]:
+    """One budget-mode run (``design`` may be one of ABLATIONS: the plan design with one constant changed)."""
+    if design in ABLATIONS:
+        name, value = ABLATIONS[design]
+        old = getattr(B, name)
+        setattr(B, name, value)
+        try:
+            return B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse(text), size=n, design="plan")
+        finally:
+            setattr(B, name, old)
+    return B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse(text), size=n, design=design)
+
+
 def budget_mode(corp: dict[str, bytes], rounds: int = ROUNDS, designs: tuple[str, ...] = ("plan",)
                 ) -> list[dict[str, Any]]:
     """Budget mode against the single-level oracle, measured in the same run, CPU time, medians of ``rounds``.
@@ -289,7 +308,7 @@ def budget_mode(corp: dict[str, bytes], rounds: int = ROUNDS, designs: tuple[str
             for text in budgets:
                 for design in designs:
                     out = io.BytesIO()
-                    rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse(text), size=n, design=design)
+                    rep = _budget_run(data, out, text, n, design)
                     blob = out.getvalue()
                     if r == 0:
                         assert pz.decompress(blob) == data
@@ -605,7 +624,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=ROUNDS, help="budget mode: rounds of timing (medians)")
     ap.add_argument("--designs", default="plan,control",
                     help="budget mode designs to run side by side: plan (decide once on a strided sample, one "
-                         "frame) and control (chunk-by-chunk measured controller)")
+                         "frame), control (chunk-by-chunk measured controller); ablations: plan-norace (plan "
+                         "without its prefix race), plan-noup (without the race's level-up racer)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     res: dict[str, Any] = {

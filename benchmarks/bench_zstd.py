@@ -195,8 +195,7 @@ whole input once at level 3 to measure its history gain; speed budgets whose bes
 the sample compress the whole input at each (finalists) when the budget leaves time, or else race them over a
 prefix of the input and go on with the fewest bytes there - then compress the whole input as one frame, with one
 correction at most), **`control`** (the earlier chunk-by-chunk measured hill climb; each level change starts a new
-frame) and, where run, the ablations **`plan-norace`** (`plan` without the prefix race) and **`plan-noup`**
-(without its level-up racer).
+frame) and, where run, the ablation **`plan-norace`** (`plan` without the prefix race).
 """
 
 
@@ -247,8 +246,8 @@ def per_chunk_oracle(times: np.ndarray, sizes: np.ndarray, n: int, budget_time: 
     return n / best if best else float("nan")
 
 
-#: ablations of the plan design: the prefix race off, or without its level-up racer
-ABLATIONS = {"plan-norace": ("RACE_MIN", 1 << 62), "plan-noup": ("RACE_UP_REACH", 0.0)}
+#: ablations of the plan design: the prefix race off
+ABLATIONS = {"plan-norace": ("RACE_MIN", 1 << 62)}
 
 
 def _budget_run(data: bytes, out: io.BytesIO, text: str, n: int, design: str) -> dict[str, Any]:
@@ -304,7 +303,9 @@ def budget_mode(corp: dict[str, bytes], rounds: int = ROUNDS, designs: tuple[str
             for lv, blob in blobs.items():  # every round: decode speeds are medians over the rounds, as compress
                 dspeeds.setdefault(lv, []).append(decode_speed(blob, n))
             if r == 0:
-                budgets[4] = f"ratio>={n / sizes[9]:.2f}"
+                # level 9's ratio, rounded down: rounded to nearest, it was above level 9's own ratio on
+                # silesia/nci (13.78) and silesia/xml (10.34), so level 9 did not reach a budget meant to be its own
+                budgets[4] = f"ratio>={int(n / sizes[9] * 100) / 100:.2f}"
             for text in budgets:
                 for design in designs:
                     out = io.BytesIO()
@@ -624,8 +625,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=ROUNDS, help="budget mode: rounds of timing (medians)")
     ap.add_argument("--designs", default="plan,control",
                     help="budget mode designs to run side by side: plan (decide once on a strided sample, one "
-                         "frame), control (chunk-by-chunk measured controller); ablations: plan-norace (plan "
-                         "without its prefix race), plan-noup (without the race's level-up racer)")
+                         "frame), control (chunk-by-chunk measured controller); ablation: plan-norace (plan "
+                         "without its prefix race)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     res: dict[str, Any] = {

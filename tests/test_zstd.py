@@ -421,8 +421,8 @@ def test_speed_budget_race_continues_the_level_with_fewest_bytes_on_the_prefix(m
     assert {int(v): r["bytes_out"] for v, r in race["racers"].items()} == {plan: pre[plan], best: pre[best]}
     assert rep["levels_used"] == {str(best): len(data)} and rep["frames"] == 1 and not rep["moves"]
     assert rep["read"] == len(data) and stock_decode(out.getvalue()) == data
-    # a prefix compressing far worse than the sample (the plan expected 5x its ratio): the content changes along
-    # the input, the order there says little, the plan's level goes on
+    # a prefix far unlike the sample (the plan expected 5x its ratio): the order there says little, the plan's
+    # level goes on
     est_off = {lv: (100e6, 5 * r_sample) for lv in (1, 3, 4)}
     for race_bytes in (k, 2 * k):  # seen at the end of the race, or after its first chunk (it stops there)
         _fixed_plan(monkeypatch, level=plan, target_speed=1.0, estimates=est_off, race=[plan, best],
@@ -430,37 +430,9 @@ def test_speed_budget_race_continues_the_level_with_fewest_bytes_on_the_prefix(m
         out = io.BytesIO()
         rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
         race = rep["plan"]["features"]["race"]
-        assert race["winner"] == plan and "worse than the sample" in race["why"]
+        assert race["winner"] == plan and "unlike" in race["why"]
         assert race["bytes"] == B.CHUNK and race["stopped_early"] == (race_bytes > B.CHUNK)
         assert rep["levels_used"] == {str(plan): len(data)} and stock_decode(out.getvalue()) == data
-    # far better than the sample (1/5 of its ratio expected): the order on the prefix still decides
-    _fixed_plan(monkeypatch, level=plan, target_speed=1.0, estimates={lv: (100e6, r_sample / 5) for lv in est},
-                race=[plan, best], race_bytes=2 * k)
-    rep = B.compress_budget(io.BytesIO(data), io.BytesIO(), pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
-    assert rep["plan"]["features"]["race"]["winner"] == best and rep["plan"]["features"]["race"]["bytes"] == 2 * k
-
-
-@needs_zstd
-def test_speed_budget_race_level_up_goes_on_only_where_its_measured_speed_fits(monkeypatch):
-    # the next level up, estimated a little too slow, races too; it goes on where its prefix speed (times
-    # RACE_UP_FACTOR) leaves time for the rest, and else the fewest bytes among the racers that fit
-    data = b"".join(log_records(30000))
-    k = 1 << 20
-    assert _prefix_bytes(data, 9, k) < _prefix_bytes(data, 1, k)
-    r_sample = len(data) / len(zstandard.ZstdCompressor(level=1).compress(data))
-    est = {1: (100e6, r_sample), 9: (10e6, r_sample)}
-    # (and a prefix compressing like the sample: not one far better, whose speed says little of the rest)
-    far_better = {lv: (s, r / 5) for lv, (s, r) in est.items()}
-    for factor, estimates, winner in ((1.0, est, 9), (1e-12, est, 1), (1.0, far_better, 1)):
-        monkeypatch.setattr(B, "RACE_UP_FACTOR", factor)
-        _fixed_plan(monkeypatch, level=1, target_speed=1.0, estimates=estimates, race=[1, 9], race_bytes=k,
-                    race_up=9)
-        out = io.BytesIO()
-        rep = B.compress_budget(io.BytesIO(data), out, pz.BudgetSpec.parse("compress>=1B/s"), size=len(data))
-        race = rep["plan"]["features"]["race"]
-        assert race["up"] == 9 and race["winner"] == winner and rep["levels_used"] == {str(winner): len(data)}
-        assert ("among the racers that fit" in race["why"]) == (winner == 1)
-        assert rep["frames"] == 1 and stock_decode(out.getvalue()) == data
 
 
 def test_race_plan_pays_for_the_worst_case_and_drops_racers_it_has_no_time_for():
@@ -477,12 +449,6 @@ def test_race_plan_pays_for_the_worst_case_and_drops_racers_it_has_no_time_for()
     assert k * (1 / 400e6) + size / 200e6 <= room
     # no time beyond the slowest racer's own run: no race
     assert B._race_plan([3, 1, 2], lambda v: speeds[v], size, size / 200e6) == ([3], 0)
-    # a level-up racer estimated too slow for the whole run only ever costs its prefix: it is not paid for as a
-    # winner (counted as one, there would be no time for any race)
-    speeds[9] = 20e6
-    room = size / 200e6 + (2 << 20) / 20e6 + 1e-9
-    assert B._race_plan([3, 9], lambda v: speeds[v], size, room, up=9) == ([3, 9], 2 << 20)
-    assert B._race_plan([3, 9], lambda v: speeds[v], size, room) == ([3], 0)
 
 
 @needs_zstd

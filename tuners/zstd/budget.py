@@ -41,9 +41,7 @@ order them: the history of a whole input helps some levels more), and the budget
 up to 3 such **finalists** compresses the whole input and the smallest frame is kept; where it leaves time only
 for part of that, they **race** over a prefix of the input (512 KiB-4 MiB, as long as the budget pays for in the
 worst case), each in its own frame, and the one that wrote the fewest bytes there, among those whose measured
-speed leaves time for the rest, goes on in its frame (unless the prefix compresses unlike the sample).  The next
-level up of better sample ratio races too when its estimated whole run is at most 25% over the time left: it
-goes on only if its prefix speed times 0.8 (the rest of an input runs slower than its start) fits.  Ratio budgets take the
+speed leaves time for the rest, goes on in its frame (unless the prefix compresses unlike the sample).  Ratio budgets take the
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
 the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
 level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
@@ -323,9 +321,6 @@ class Plan:
     #: ``race_bytes`` in one frame each; the one with the fewest bytes there (that still fits) goes on
     race: list[int] = field(default_factory=list)
     race_bytes: int = 0
-    #: ... one of them the next level up, which the estimates said would not fit: it goes on only where its
-    #: measured speed on the prefix (times RACE_UP_FACTOR) leaves time for the rest
-    race_up: int | None = None
     reason: str = ""
 
 
@@ -590,14 +585,6 @@ MAX_FINALISTS = 3
 #: not change along the input (where it does, FIRST_PART_ALIKE fails and the plan's level is kept)
 RACE_MIN = 512 << 10
 RACE_MAX = 4 << 20
-#: the race also takes the next level up of better sample ratio when the estimates put its whole run at most this
-#: much over the time left (before the margin): the sample's speed estimate errs by 10-40% on some inputs, and a
-#: prefix measures the speed in the whole input's own context
-RACE_UP_REACH = 1.25
-#: that level goes on only if the rest at its prefix speed times this fits: after a 1 MiB prefix, the rest of the
-#: three Silesia training files ran at 0.63-0.98x (median 0.83) the prefix's speed at levels 4-10 (the logs and
-#: synthetic training sources: 0.79-1.7x)
-RACE_UP_FACTOR = 0.8
 #: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
 CHECK_SHARE = 1 / 8
 CORRECT_BELOW = 0.85
@@ -750,20 +737,17 @@ def _trial(slices: list[bytes], level: int, p: "Plan", checksum: bool, keep: boo
     return Trial(level, sum(len(s) for s in slices[1::2]) / max(dt, 1e-9), n / max(out + out2, 1))
 
 
-def _race_plan(racers: list[int], est_s: Any, size: int, room: float, up: int | None = None
-               ) -> tuple[list[int], int]:
+def _race_plan(racers: list[int], est_s: Any, size: int, room: float) -> tuple[list[int], int]:
     """The racers (the first is the plan's pick) and prefix length the budget leaves time for.
 
     The worst case is paid for: the prefix at every racer but the winner, and the whole input at the winner,
-    whichever racer wins, within ``room`` (seconds, the margin already taken off).  ``up`` (a racer the estimates
-    say does not fit) is not a possible winner here: it goes on only where its measured speed fits.  Racers are
-    dropped from the end until the prefix is at least RACE_MIN; it is at most RACE_MAX and leaves at least
-    MIN_STEP after it.
+    whichever racer wins, within ``room`` (seconds, the margin already taken off).  Racers are dropped from the
+    end until the prefix is at least RACE_MIN; it is at most RACE_MAX and leaves at least MIN_STEP after it.
     """
     racers = list(racers)
     while len(racers) > 1:
         inv = {v: 1.0 / max(est_s(v), 1e-9) for v in racers}
-        k = min((room - size * inv[w]) / (sum(inv.values()) - inv[w]) for w in racers if w != up)
+        k = min((room - size * inv[w]) / (sum(inv.values()) - inv[w]) for w in racers)
         k = int(min(k, RACE_MAX, size - MIN_STEP)) // MIN_STEP * MIN_STEP
         if k >= RACE_MIN:
             return racers, k
@@ -1042,21 +1026,13 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
             p.finalists = fin
             p.reason += (f"; levels {', '.join(map(str, fin))} are within {100 * FINALIST_SPREAD:g}% in ratio on "
                          f"the sample and all fit: each compresses the whole input, the smallest is kept")
-        else:
-            # the next level up of better sample ratio, estimated a little too slow: it races too (last, so it is
-            # the first dropped when time is short), and goes on only if its measured speed fits
-            ups = [v for v in LADDER if v > lv and v not in ok and est_r(v) > est_r(lv)
-                   and size / est_s(v) <= room * RACE_UP_REACH]
-            up = min(ups) if ups else None
-            cand = [lv] + close[:MAX_FINALISTS - 1 - (up is not None)] + ([up] if up is not None else [])
-            racers, k = _race_plan(cand, est_s, size, room / (1 + margin), up=up)
+        elif close:
+            racers, k = _race_plan([lv] + close[:MAX_FINALISTS - 1], est_s, size, room / (1 + margin))
             if len(racers) > 1:
                 p.race, p.race_bytes = racers, k
-                p.race_up = up if up in racers else None
-                p.reason += (f"; levels {', '.join(map(str, racers))} race over the first {k >> 10} KiB (sample "
-                             f"ratios within {100 * FINALIST_SPREAD:g}%"
-                             + (f", or level {up}, estimated a little too slow" if p.race_up is not None else "")
-                             + "): the fewest bytes there that fits goes on")
+                p.reason += (f"; levels {', '.join(map(str, racers))} are within {100 * FINALIST_SPREAD:g}% in "
+                             f"ratio on the sample, and the budget leaves time to race them over the first "
+                             f"{k >> 10} KiB: the fewest bytes there goes on")
     if lv not in trials:
         p.level = lv
         p.predicted = {"speed_MBps": round(est_s(lv) / 1e6, 1), "ratio": round(est_r(lv), 4)}
@@ -1076,22 +1052,15 @@ def _race(src: BinaryIO, p: Plan, *, size: int, checksum: bool, c_start: float
     the end, so the bytes compare exactly); return the level that goes on, its compressor (its frame still open),
     its CPU seconds and its output so far.
 
-    The winner is the racer with the fewest bytes among those whose measured speed on the prefix (times
-    RACE_UP_FACTOR for the level-up racer, ``p.race_up``, which also needs a prefix compressing like the sample:
-    FIRST_PART_ALIKE) leaves time for the rest within the budget (none: the fastest).  Where the prefix compresses
-    clearly worse than the sample (below FIRST_PART_ALIKE, at the plan's level; checked after every chunk, and the
-    race stops there), the content changes along the input: on the benchmark and training sources such a prefix
-    (numeric columns) ordered levels 1-5 unlike the whole input, and the plan's level goes on.  A prefix
-    compressing better than the sample ordered them as the whole input did on all seven sources where it did.
-    The record (``features["race"]``) has every racer's bytes and speed.
+    The winner is the racer with the fewest bytes among those whose measured speed on the prefix leaves time for
+    the rest within the budget (none: the fastest).  Where the prefix does not compress like the sample
+    (FIRST_PART_ALIKE, at the plan's level), the content changes along the input, the prefix says little of the
+    rest, and the plan's level goes on.  The record (``features["race"]``) has every racer's bytes and speed.
     """
     objs = {v: _warm(_cctx(v, p, checksum)).compressobj() for v in p.race}
     outs: dict[int, list[bytes]] = {v: [] for v in p.race}
     cpu = {v: 0.0 for v in p.race}
     r_plan = p.estimates.get(p.level, (0.0, 0.0))[1]
-
-    def worse(r_first: float) -> bool:  # the prefix compresses clearly worse than the sample
-        return bool(r_plan) and r_first / r_plan < FIRST_PART_ALIKE[0]
 
     def alike(r_first: float) -> bool:
         return not r_plan or FIRST_PART_ALIKE[0] <= r_first / r_plan <= FIRST_PART_ALIKE[1]
@@ -1109,27 +1078,22 @@ def _race(src: BinaryIO, p: Plan, *, size: int, checksum: bool, c_start: float
             if n >= p.race_bytes:
                 outs[v].append(o.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
             cpu[v] += _cpu() - t0
-        # a prefix compressing clearly worse than the sample already (the output so far lags by at most a
-        # block): stop racing
-        if n < p.race_bytes and worse(n / max(sum(len(x) for x in outs[p.level]), 1)):
+        # content unlike the sample already (the output so far lags by at most a block): stop racing
+        if n < p.race_bytes and not alike(n / max(sum(len(x) for x in outs[p.level]), 1)):
             done = False
             break
     nbytes = {v: sum(len(x) for x in outs[v]) for v in p.race}
     speed = {v: n / max(cpu[v], 1e-9) for v in p.race}
     left_time = size / p.target_speed - (_cpu() - c_start) if p.target_speed else float("inf")
-    r_first = n / max(nbytes[p.level], 1)
-    # the level-up racer needs a prefix like the sample (its speed there is what it is judged by: a far more
-    # compressible prefix runs faster than the rest, 2.3x on silesia/xml's first 512 KiB at level 3)
-    fit = [v for v in p.race if (size - n) / (speed[v] * (RACE_UP_FACTOR if v == p.race_up else 1.0)) <= left_time
-           and (v != p.race_up or alike(r_first))]
-    if not done or worse(r_first):
-        win, why = p.level, "the prefix compresses clearly worse than the sample: the plan's level goes on"
+    fit = [v for v in p.race if (size - n) / speed[v] <= left_time]
+    if not done or not alike(n / max(nbytes[p.level], 1)):
+        win, why = p.level, "the prefix is unlike the sample (ratio): the plan's level goes on"
     elif fit:
         win = min(fit, key=lambda v: (nbytes[v], v))
         why = "fewest bytes on the prefix" + ("" if len(fit) == len(p.race) else " among the racers that fit")
     else:
         win, why = max(p.race, key=lambda v: speed[v]), "no racer fits the rest: the fastest"
-    p.features["race"] = {"bytes": n, "winner": win, "why": why, "stopped_early": not done, "up": p.race_up,
+    p.features["race"] = {"bytes": n, "winner": win, "why": why, "stopped_early": not done,
                           "racers": {str(v): {"bytes_out": nbytes[v], "speed_MBps": round(speed[v] / 1e6, 1)}
                                      for v in p.race}}
     return win, objs[win], cpu[win], b"".join(outs[win])

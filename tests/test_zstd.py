@@ -439,9 +439,15 @@ def test_race_plan_pays_for_the_worst_case_and_drops_racers_it_has_no_time_for()
     speeds = {1: 400e6, 2: 300e6, 3: 200e6}
     size = 64 << 20
     # room for the slowest racer's whole run and the others' prefix: k = (room - size/200e6) / (1/400e6 + 1/300e6)
-    room = size / 200e6 + (3 << 20) * (1 / 400e6 + 1 / 300e6) + 1e-9
+    room = size / 200e6 + (3 << 19) * (1 / 400e6 + 1 / 300e6) + 1e-9
     racers, k = B._race_plan([3, 1, 2], lambda v: speeds[v], size, room)
-    assert racers == [3, 1, 2] and k == 3 << 20
+    assert racers == [3, 1, 2] and k == 3 << 19
+    # more time than that: capped at RACE_MAX, and at RACE_SHARE of a small input
+    room = size / 200e6 + (64 << 20) * (1 / 400e6 + 1 / 300e6)
+    assert B._race_plan([3, 1, 2], lambda v: speeds[v], size, room) == ([3, 1, 2], B.RACE_MAX)
+    small = 3 << 20
+    room = small / 200e6 + small * (1 / 400e6 + 1 / 300e6)
+    assert B._race_plan([3, 1, 2], lambda v: speeds[v], small, room) == ([3, 1, 2], 3 << 18)
     # less time: the last racer goes, the prefix grows for the two left (capped at RACE_MAX)
     room = size / 200e6 + (256 << 10) * (1 / 400e6 + 1 / 300e6)
     racers, k = B._race_plan([3, 1, 2], lambda v: speeds[v], size, room)

@@ -39,8 +39,8 @@ budgets take the highest-ratio level whose estimated whole-run CPU time (plannin
 with the margin; where other levels fit too and their sample ratios are within 3% of its (the sample cannot
 order them: the history of a whole input helps some levels more), and the budget leaves time for it, each of
 up to 3 such **finalists** compresses the whole input and the smallest frame is kept; where it leaves time only
-for part of that, they **race** over a prefix of the input (512 KiB-4 MiB, as long as the budget pays for in the
-worst case), each in its own frame, and the one that wrote the fewest bytes there, among those whose measured
+for part of that, they **race** over a prefix of the input (512 KiB-2 MiB and at most a quarter of the input, as
+long as the budget pays for in the worst case), each in its own frame, and the one that wrote the fewest bytes there, among those whose measured
 speed leaves time for the rest, goes on in its frame (unless the prefix compresses unlike the sample).  Ratio budgets take the
 fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
 the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
@@ -578,13 +578,16 @@ MAX_TRIALS = 3
 FINALIST_SPREAD = 0.03
 MAX_FINALISTS = 3
 #: ... and when the budget has no time for whole-input finalists: a **race** over a contiguous prefix of the
-#: input (at least RACE_MIN, at most RACE_MAX, what the budget leaves time for), each level in its own frame with
+#: input (at least RACE_MIN, at most RACE_MAX and RACE_SHARE of the input, what the budget leaves time for: the
+#: time left is itself an estimate: a race spending the slack the plan saw left silesia/xml's time<=2x budget
+#: 14% short on the held-out benchmark, at the right level), each level in its own frame with
 #: the whole input's parameters, and the level that wrote the fewest bytes there goes on in its frame (the losers'
 #: prefix is the cost).  A prefix of a few windows has the history the sample lacks: on the benchmark and
 #: training sources a 512 KiB-2 MiB prefix orders levels 1-5 as the whole input does wherever the content does
 #: not change along the input (where it does, FIRST_PART_ALIKE fails and the plan's level is kept)
 RACE_MIN = 512 << 10
-RACE_MAX = 4 << 20
+RACE_MAX = 2 << 20
+RACE_SHARE = 0.25
 #: one correction: after this share of the input (at least CHUNK) the run's own speed is compared with the plan
 CHECK_SHARE = 1 / 8
 CORRECT_BELOW = 0.85
@@ -742,13 +745,13 @@ def _race_plan(racers: list[int], est_s: Any, size: int, room: float) -> tuple[l
 
     The worst case is paid for: the prefix at every racer but the winner, and the whole input at the winner,
     whichever racer wins, within ``room`` (seconds, the margin already taken off).  Racers are dropped from the
-    end until the prefix is at least RACE_MIN; it is at most RACE_MAX and leaves at least MIN_STEP after it.
+    end until the prefix is at least RACE_MIN; it is at most RACE_MAX and RACE_SHARE of the input.
     """
     racers = list(racers)
     while len(racers) > 1:
         inv = {v: 1.0 / max(est_s(v), 1e-9) for v in racers}
         k = min((room - size * inv[w]) / (sum(inv.values()) - inv[w]) for w in racers)
-        k = int(min(k, RACE_MAX, size - MIN_STEP)) // MIN_STEP * MIN_STEP
+        k = int(min(k, RACE_MAX, size * RACE_SHARE)) // MIN_STEP * MIN_STEP
         if k >= RACE_MIN:
             return racers, k
         racers.pop()

@@ -39,17 +39,17 @@ budgets take the highest-ratio level whose estimated whole-run CPU time (plannin
 with the margin; where other levels fit too and their sample ratios are within 3% of its (the sample cannot
 order them: the history of a whole input helps some levels more), and the budget leaves time for it, each of
 up to 3 such **finalists** compresses the whole input and the smallest frame is kept; where it leaves time only
-for part of that (compress budgets only), they **race** over a prefix of the input (512 KiB-2 MiB and at most a quarter of the input, as
-long as the budget pays for in the worst case), each in its own frame, and the one that wrote the fewest bytes there, among those whose measured
-speed leaves time for the rest, goes on in its frame (unless the prefix compresses unlike the sample).  Ratio budgets take the
-fastest measured level whose corrected sample ratio reaches the budget.  A sample's short slices miss most of
-the history a whole input has, and by an amount that depends on the input (whole/sample ratio 1.02-1.62 at
-level 10 on the benchmark sources), so when the sample points to a slow level (under 8% of level 3's speed)
-ratio budgets first compress the whole input once at level 3 (costing at most about that share of the run): it
-measures this input's own gain g3, each level's whole-input ratio is then estimated as level 3's times the level's gain
-over level 3 on half the sample times ``g3 ** a`` (``a`` per level, fitted on the training sources), and the
-lowest level reaching the ratio with 1% to spare is taken; if level 3 itself reaches it, the pass is the
-output. The whole input is then compressed as
+for part of that (compress budgets only), they **race** over a prefix of the input (512 KiB-2 MiB and at most a
+quarter of it, as long as the budget pays for in the worst case), each in its own frame, and the one that wrote
+the fewest bytes there, among those whose measured speed leaves time for the rest, goes on in its frame (unless
+the prefix compresses unlike the sample). Ratio budgets take the fastest measured level whose corrected sample
+ratio reaches the budget. A sample's short slices miss most of the history a whole input has, and by an amount that
+depends on the input (whole/sample ratio 1.02-1.62 at level 10 on the benchmark sources), so when the sample points
+to a slow level (under 8% of level 3's speed) ratio budgets first compress the whole input once at level 3 (costing
+at most about that share of the run): it measures this input's own gain g3, each level's whole-input ratio is then
+estimated as level 3's times the level's gain over level 3 on half the sample times ``g3 ** a`` (``a`` per level,
+fitted on the training sources), and the lowest level reaching the ratio with 1% to spare is taken; if level 3
+itself reaches it, the pass is the output. The whole input is then compressed as
 **one frame** at that level, with one correction at most: after the first 1/8 of the input, if the run is more
 than 15% slower than the rest needs and the first part compresses like the sample (its ratio within 0.75-1.75x
 of the sample's at that level: otherwise the content changes along the input and the first part's speed says
@@ -579,10 +579,10 @@ FINALIST_SPREAD = 0.03
 MAX_FINALISTS = 3
 #: ... and when the budget has no time for whole-input finalists: a **race** over a contiguous prefix of the
 #: input (at least RACE_MIN, at most RACE_MAX and RACE_SHARE of the input, what the budget leaves time for: the
-#: time left is itself an estimate: a race spending the slack the plan saw left silesia/xml's time<=2x budget
-#: 14% short on the held-out benchmark, at the right level), each level in its own frame with
-#: the whole input's parameters, and the level that wrote the fewest bytes there goes on in its frame (the losers'
-#: prefix is the cost).  A prefix of a few windows has the history the sample lacks: on the benchmark and
+#: time left is itself an estimate, and a race spending all the slack the plan saw left silesia/xml's time<=2x
+#: budget 14% short on the held-out benchmark, at the right level), each level in its own frame with the whole
+#: input's parameters, and the level that wrote the fewest bytes there goes on in its frame (the losers' prefix
+#: is the cost).  A prefix of a few windows has the history the sample lacks: on the benchmark and
 #: training sources a 512 KiB-2 MiB prefix orders levels 1-5 as the whole input does wherever the content does
 #: not change along the input (where it does, FIRST_PART_ALIKE fails and the plan's level is kept)
 RACE_MIN = 512 << 10
@@ -1031,8 +1031,8 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
                          f"the sample and all fit: each compresses the whole input, the smallest is kept")
         elif close and budget.kind == "compress":
             # (not for time budgets: their target is itself estimated from the sample, and races there spent
-            # slack that was not there: 2-4 of 10 held-out time budgets missed by 5-12% in two benchmark runs,
-            # none without the race)
+            # slack that was not there: 2 and 4 of 10 held-out time budgets missed by 5-14% in two benchmark
+            # runs, none without the race in the same runs)
             racers, k = _race_plan([lv] + close[:MAX_FINALISTS - 1], est_s, size, room / (1 + margin))
             if len(racers) > 1:
                 p.race, p.race_bytes = racers, k

@@ -1032,7 +1032,7 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
         elif close and budget.kind == "compress":
             # (not for time budgets: their target is itself estimated from the sample, and races there spent
             # slack that was not there: 2 and 4 of 10 held-out time budgets missed by 5-14% in two benchmark
-            # runs, none without the race in the same runs)
+            # runs, against 1 and 0 without the race in the same runs)
             racers, k = _race_plan([lv] + close[:MAX_FINALISTS - 1], est_s, size, room / (1 + margin))
             if len(racers) > 1:
                 p.race, p.race_bytes = racers, k

@@ -290,6 +290,16 @@ def test_budget_output_is_standard_and_meets_ratio_budget():
     assert rep3["budget_met"] is False  # unreachable: said so, output still valid
 
 
+@pytest.mark.parametrize("size, design", [(200_000, "plan"), (3_000_000, "plan"), (200_000, "control")])
+def test_ratio_budget_on_incompressible_input_is_reported_not_met(size, design):
+    # stored as raw blocks, and the record says the ratio budget was missed (it said "not checked" before)
+    data = np.random.default_rng(5).integers(0, 256, size, dtype=np.uint8).tobytes()
+    out = io.BytesIO()
+    rep = B.compress_budget(io.BytesIO(data), out, B.BudgetSpec.parse("ratio>=3"), size=size, design=design)
+    assert rep["plan"]["store"] and rep["budget_met"] is False
+    assert pz.decompress(out.getvalue()) == data
+
+
 def test_predictor_is_monotone_and_table_is_shipped():
     from precodec.tuners.zstd import budget_table
 

@@ -377,7 +377,8 @@ def plan(sample: bytes, budget: BudgetSpec, *, size: int = -1, margin: float = 0
     ldm = _ldm_pays(size)
     if f.ratio1 < 1.02 and budget.kind != "max-ratio":
         return Plan(str(budget), table=pred, level=LADDER[0], store=True,
-                    target_speed=budget.value if budget.kind == "compress" else 0, features=feats,
+                    target_speed=budget.value if budget.kind == "compress" else 0,
+                    target_ratio=budget.value if budget.kind == "ratio" else 0.0, features=feats,
                     reason="incompressible sample (level-1 ratio < 1.02): stored at the fastest level "
                            "(raw blocks); left if a later step compresses")
     if budget.kind == "max-ratio":
@@ -814,6 +815,8 @@ def plan_sampled(src: BinaryIO, budget: BudgetSpec, *, size: int, checksum: bool
     if f.ratio1 < 1.02 and run(1).ratio < 1.02:
         p.level, p.store = LADDER[0], True
         p.target_speed = budget.value if budget.kind == "compress" else 0.0
+        # a ratio budget is still judged (it cannot be met: the record says so, not "not checked")
+        p.target_ratio = budget.value if budget.kind == "ratio" else 0.0
         p.reason = "incompressible sample (level-1 ratio < 1.02): stored at the fastest level (raw blocks)"
         return p, trials, kfac
     plan0 = 0.0  # CPU spent outside this call (none: c0 is taken on entry)

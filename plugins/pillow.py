@@ -137,7 +137,8 @@ def _make_wrapper(table: str, fmt: str, original: Callable[..., Any]) -> Callabl
                 "precodec options were given for a multi-frame save; precodec encodes single images only "
                 "(save without precodec options, or with precodec=False, to write an animation)"
             )
-        _precodec_save(im, fp, info, _HANDLERS[(table, fmt)])
+        if not _precodec_save(im, fp, info, _HANDLERS[(table, fmt)]):
+            return _plain(original, im, fp, filename, info)
 
     _save.__precodec_wrapped__ = original  # type: ignore[attr-defined]
     _save.__name__ = f"_precodec_{table.lower()}_{fmt.lower()}"
@@ -244,11 +245,29 @@ def _source_image(im: Image.Image, info: Mapping[str, Any]) -> Image.Image:
     return src
 
 
-def _precodec_save(im: Image.Image, fp: Any, info: Mapping[str, Any], fmt: str) -> None:
+def _too_small(im: Image.Image, target: Any) -> str:
+    """Why ``target``'s metric cannot score ``im`` (smaller than it needs), or ``""``."""
+    from ..metrics import too_small
+    from ..targets import Target
+
+    try:
+        metric = Target.parse(target).metric
+    except Exception:  # a bad target: optimize() names it
+        return ""
+    return too_small(metric, *im.size)
+
+
+def _precodec_save(im: Image.Image, fp: Any, info: Mapping[str, Any], fmt: str) -> bool:
+    """Encode through precodec; False (nothing written) when the image is too small for the target's metric."""
     from ..pipeline import optimize
 
     opts = _options(info, fmt)
     on_record = opts.pop("on_record")
+    why = _too_small(im, opts["target"]) if opts["target"] is not None else ""
+    if why:
+        # a drop-in hook must save whatever Pillow saves: a spacer or a tracking pixel gets Pillow's plain save
+        logger.info("precodec: %s: Pillow's plain save", why)
+        return False
     src = _source_image(im, info)
     source = getattr(fp, "name", None) or getattr(im, "filename", None) or None
     with bypass():
@@ -258,6 +277,7 @@ def _precodec_save(im: Image.Image, fp: Any, info: Mapping[str, Any], fmt: str) 
         logger.info(res.record.to_json())
     if on_record is not None:
         on_record(res.record)
+    return True
 
 
 def register(**defaults: Any) -> None:

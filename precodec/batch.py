@@ -510,8 +510,9 @@ def _resolve_format(requested: str, src_fmt: str | None, has_alpha: bool) -> str
     return "avif" if has_alpha else "jpeg"
 
 
-def _peek(data: bytes) -> tuple[str | None, bool, str]:
-    """(precodec format of the container or None, has alpha, PIL format name) without decoding pixels."""
+def _peek(data: bytes) -> tuple[str | None, bool, str, tuple[int, int]]:
+    """(precodec format of the container or None, has alpha, PIL format name, (width, height)) without decoding
+    pixels."""
     from PIL import Image
 
     if data[4:12] in (b"ftypavif", b"ftypavis"):
@@ -520,7 +521,7 @@ def _peek(data: bytes) -> tuple[str | None, bool, str]:
         ensure_avif()
     with Image.open(io.BytesIO(data)) as im:
         alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-        return _FORMAT_OF.get(im.format or ""), alpha, im.format or "?"
+        return _FORMAT_OF.get(im.format or ""), alpha, im.format or "?", im.size
 
 
 def run_batch(paths: Sequence[str], options: BatchOptions, *, executor: str | None = None, jobs: int = 1,
@@ -563,6 +564,10 @@ def run_batch(paths: Sequence[str], options: BatchOptions, *, executor: str | No
     prog = progress or Progress(len(found), quiet=quiet)
     prog.total = len(found)
     okey = options.key()
+    from .metrics import too_small
+    from .targets import Target
+
+    metric_name = Target.parse(options.target).metric
     manifests: dict[str, Manifest] = {}
 
     def manifest_for(root: str) -> Manifest:
@@ -608,10 +613,17 @@ def run_batch(paths: Sequence[str], options: BatchOptions, *, executor: str | No
                 finish(rec)
                 continue
             try:
-                src_fmt, alpha, pil_fmt = _peek(data)
+                src_fmt, alpha, pil_fmt, (w, h) = _peek(data)
             except Exception as exc:
                 why = "not a recognised image file" if "cannot identify" in str(exc) else str(exc)
                 rec.update(status="failed", reason=f"not a readable image: {why}")
+                finish(rec)
+                continue
+            small = too_small(metric_name, w, h)
+            if small:
+                # spacer GIFs and tracking pixels are not bad input: their quality cannot be measured, so they are
+                # left as they are (reported as skipped, not failed)
+                rec.update(status="skipped", reason=f"{small}: left as is")
                 finish(rec)
                 continue
             fmt = _resolve_format(options.format, src_fmt, alpha)

@@ -133,11 +133,15 @@ def check_savings(paths: Sequence[str], *, target: str, max_saving: float, forma
     items = _files(paths, format)
     findings = []
     ours = _precodec_outputs(paths, items)
-    answers = _run_all([i for i in items if i[0] not in ours], str(tgt), backend=backend, jobs=jobs,
-                       executor=executor)
+    small = _too_small_items(items, tgt.metric)
+    answers = _run_all([i for i in items if i[0] not in ours and i[0] not in small], str(tgt), backend=backend,
+                       jobs=jobs, executor=executor)
     for key, path, _ in items:
         if key in ours:
             findings.append(Finding(path, "saving", True, f"precodec output ({ours[key]}): not recompressed"))
+            continue
+        if key in small:  # a spacer or a tracking pixel: nothing to measure, nothing to fail
+            findings.append(Finding(path, "saving", True, f"{small[key]}: not checked"))
             continue
         a = answers[key]
         if not a.get("ok"):
@@ -158,6 +162,24 @@ def check_savings(paths: Sequence[str], *, target: str, max_saving: float, forma
             why = f"possible saving {saving:.1%} <= {max_saving:.1%}" if met else f"target {tgt} not reachable smaller"
             findings.append(Finding(path, "saving", True, why, data))
     return findings
+
+
+def _too_small_items(items: Sequence[tuple[str, str, str]], metric: str) -> dict[str, str]:
+    """Items too small for ``metric`` to score (read from the header): key -> why."""
+    from PIL import Image
+
+    from .metrics import too_small
+
+    out = {}
+    for key, path, _ in items:
+        try:
+            with Image.open(path) as im:
+                why = too_small(metric, *im.size)
+        except Exception:  # unreadable: the check itself reports it
+            continue
+        if why:
+            out[key] = why
+    return out
 
 
 def _precodec_outputs(paths: Sequence[str], items: Sequence[tuple[str, str, str]]) -> dict[str, str]:
@@ -261,9 +283,13 @@ def _corpus(paths: Sequence[str], *, target: str, format: str, backend: str | No
             k = rel.replace(os.sep, "/")
             if k not in known:
                 items.append((k, os.path.join(root, rel), "jpeg"))
-    answers = _run_all(items, str(tgt), backend=backend, jobs=jobs, executor=executor)
+    small = _too_small_items(items, tgt.metric)
+    answers = _run_all([i for i in items if i[0] not in small], str(tgt), backend=backend, jobs=jobs,
+                       executor=executor)
     out = {}
     for key, path, f in sorted(items):
+        if key in small:  # not in the corpus: nothing to measure
+            continue
         a = answers[key]
         if a.get("ok"):
             out[key] = {"path": path, "format": f, "bytes": len(a["data"]), "quality": a["quality"].get(tgt.metric),

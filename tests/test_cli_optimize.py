@@ -225,3 +225,22 @@ def test_marker_is_found_only_in_headers():
     with Image.open(io.BytesIO(marked)) as im:
         im.load()  # still a valid JPEG
     assert not has_precodec_marker(data[:-2] + b"precodec " + data[-2:])  # text after the scan does not count
+
+
+def test_images_too_small_to_score_are_skipped_not_failed(run_cli, tmp_path, make_photo):
+    # a spacer GIF or a tracking pixel is not bad input: SSIMULACRA2 cannot score it (under 8 px on a side), so
+    # it is left as it is and reported as skipped; a target whose metric scores any size still handles it
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(make_photo(1, 1, seed=1)).save(d / "pixel.png")
+    Image.fromarray(make_photo(4, 300, seed=2)).save(d / "strip.png")
+    out, rep = tmp_path / "out", tmp_path / "r.json"
+    r = run_cli("optimize", d, "-o", out, "--target", TARGET, "--report", rep)
+    assert r.returncode == 0, r.stderr
+    files = {Path(f["source"]).name: f for f in json.loads(rep.read_text())["files"]}
+    assert {f["status"] for f in files.values()} == {"skipped"}
+    assert "cannot score a 300x4 image" in files["strip.png"]["reason"]
+    assert not out.exists() or not any(out.rglob("*.*"))
+    r = run_cli("optimize", d, "-o", tmp_path / "out2", "--target", "psnr:30", "--report", rep)
+    assert r.returncode == 0, r.stderr
+    assert all(f["status"] != "skipped" for f in json.loads(rep.read_text())["files"])

@@ -118,3 +118,19 @@ def test_gate_on_a_copy_without_provenance(run_cli, assets, tmp_path):
     assert r.returncode == 0, r.stdout
     doc = json.loads((tmp_path / "c.json").read_text())
     assert all(f["data"]["possible_saving"] < 0.5 for f in doc["findings"])
+
+
+def test_images_too_small_to_score_pass_unchecked(run_cli, tmp_path, make_photo):
+    # a 1x1 tracking pixel cannot be scored by SSIMULACRA2: it neither fails the build nor enters a baseline
+    d = tmp_path / "web"
+    d.mkdir()
+    Image.fromarray(make_photo(1, 1, seed=2)).save(d / "pixel.jpg", quality=95)
+    j = tmp_path / "g.json"
+    r = run_cli("gate", d, "--target", TARGET, "--json", j)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (f,) = json.loads(j.read_text())["findings"]
+    assert f["ok"] and "cannot score a 1x1 image" in f["message"] and "not checked" in f["message"]
+    base = tmp_path / "base.json"
+    r = run_cli("gate", d, "--target", TARGET, "--baseline", base, "--update-baseline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(base.read_text())["files"] == {}

@@ -299,3 +299,17 @@ def test_import_to_register_module():
             "assert h.is_registered(); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 200)])
+def test_image_too_small_for_the_metric_gets_pillows_plain_save(registered, make_photo, size, caplog):
+    # a drop-in hook saves whatever Pillow saves: SSIMULACRA2 cannot score under 8 px on a side, so the save is
+    # Pillow's own (byte for byte), said in the log, and no precodec record is made
+    small = Image.fromarray(make_photo(size[1], size[0], seed=4))
+    recs = []
+    with caplog.at_level(logging.INFO, logger="precodec"):
+        data = _save(small, "JPEG", target=TARGET, on_record=recs.append)
+    assert not recs and "ssimulacra2 cannot score" in caplog.text
+    hook.unregister()
+    assert data == _save(small, "JPEG")
+    assert _decode(data).size == size

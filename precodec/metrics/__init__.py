@@ -51,6 +51,28 @@ METRICS: dict[str, Callable[[Any, Any], float]] = {
     "ms-ssim": ms_ssim,
 }
 
+#: smallest image side (pixels) each metric can score; metrics not listed score any size
+MIN_SIDE: dict[str, int] = {"ssimulacra2": 8}
+
+
+def too_small(metric: str, width: int, height: int) -> str:
+    """Why ``metric`` cannot score a ``width`` x ``height`` image (a side under :data:`MIN_SIDE`), else ``""``.
+
+    The batch optimizer skips such images, the CI gate does not check them and the Pillow hook gives them
+    Pillow's plain save: a spacer GIF or a tracking pixel is not bad input.
+
+    Examples
+    --------
+    >>> too_small("ssimulacra2", 1, 1)
+    'ssimulacra2 cannot score a 1x1 image (it needs at least 8x8 pixels)'
+    >>> too_small("psnr", 1, 1)
+    ''
+    """
+    need = MIN_SIDE.get(metric.lower(), 1)
+    if min(width, height) >= need:
+        return ""
+    return f"{metric} cannot score a {width}x{height} image (it needs at least {need}x{need} pixels)"
+
 
 def get_metric(name: str) -> Callable[[Any, Any], float]:
     """Return the metric function called ``name`` (``ssimulacra2``, ``psnr``, ``ssim``, ``ms-ssim``)."""

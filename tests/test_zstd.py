@@ -613,3 +613,33 @@ def test_typed_container_damage_is_detected():
         pz.decompress(blob, max_output_size=1000)
     with pytest.raises(CorruptStreamError, match="unexpected trailing"):
         pz.decompress(blob + b"\0")
+
+
+def test_mangled_typed_containers_raise_only_precodec_errors():
+    # seeded mutations (flipped bytes, cuts, insertions) of a typed container: a flipped byte in the JSON header can
+    # keep it valid JSON with mangled fields (they raised KeyError / TypeError), and a mangled frame header can
+    # declare an enormous content size (zstandard allocated it: MemoryError).  Every one is a CorruptStreamError
+    # or a DecompressionLimitError now
+    import random
+
+    rng = random.Random(0)
+    blob = pz.compress_typed((np.arange(50000, dtype="<u4") * 3).tobytes(), layout="<u4")
+    blob2 = pz.compress_typed(np.random.default_rng(3).integers(0, 1 << 20, 20000, dtype="<i8").tobytes(),
+                              layout="<i8")
+    kinds = set()
+    for trial in range(3000):
+        b = bytearray(blob if trial % 2 else blob2)
+        op = rng.random()
+        if op < 0.4:
+            for _ in range(rng.randint(1, 4)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        elif op < 0.7:
+            b = b[: rng.randrange(len(b))]
+        else:
+            i = rng.randrange(len(b))
+            b = b[:i] + bytes(rng.randrange(256) for _ in range(rng.randint(1, 20))) + b[i:]
+        try:
+            pz.decompress_typed(bytes(b))
+        except (CorruptStreamError, DecompressionLimitError) as exc:
+            kinds.add(type(exc).__name__)
+    assert "CorruptStreamError" in kinds

@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 import zstandard
 
-from ...errors import CorruptStreamError, DecompressionLimitError, OptionError
+from ...errors import CorruptStreamError, DecompressionLimitError, OptionError, PrecodecError
 
 __all__ = ["MAGIC", "VERSION", "NOTE", "is_typed", "compress_columns", "compress_typed_bytes", "decompress_typed",
            "read_header", "TRANSFORMS"]
@@ -383,11 +383,32 @@ def decompress_typed(data: bytes, *, max_output_size: int = 1 << 31) -> Any:
     """
     h = read_header(data)
     try:
+        return _decode(data, h, max_output_size)
+    except PrecodecError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # the JSON header parsed but its fields are mangled (a flipped byte can keep it valid JSON)
+        raise CorruptStreamError(f"corrupt typed container header ({type(exc).__name__}: {exc})") from None
+
+
+def _declared_at_most(frame: bytes, limit: int) -> None:
+    """A frame whose header declares more than ``limit`` bytes is corrupt (zstandard would allocate it whole)."""
+    declared = zstandard.frame_content_size(frame)
+    if declared > limit:
+        raise ValueError(f"the frame declares {declared} bytes, more than the {limit} the header allows")
+
+
+def _decode(data: bytes, h: dict[str, Any], max_output_size: int) -> Any:
+    try:
         cols_meta = h["columns"]
         total = sum(int(m["count"]) * np.dtype(m["dtype"]).itemsize for m in cols_meta) + \
             int(h.get("tail", {}).get("size", 0))
+        sizes = [int(m["count"]) for m in cols_meta] + [int(m["csize"]) for m in cols_meta] + \
+            [int(h["tail"][k]) for k in ("size", "csize") if "tail" in h]
     except (KeyError, TypeError, ValueError):
         raise CorruptStreamError("corrupt typed container header") from None
+    if min(sizes, default=0) < 0:
+        raise CorruptStreamError("corrupt typed container header (a negative size)")
     if total > max_output_size:
         raise DecompressionLimitError(
             f"typed container declares {total} bytes, above the limit of {max_output_size}; raise max_output_size")
@@ -401,6 +422,7 @@ def decompress_typed(data: bytes, *, max_output_size: int = 1 << 31) -> Any:
         pos += m["csize"]
         dt = np.dtype(m["dtype"])
         try:
+            _declared_at_most(frame, int(m["count"]) * 8 + 64)
             raw = d.decompress(frame, max_output_size=m["count"] * 8 + 64)
             a = _inverse(raw, dt, int(m["count"]), m["transform"], int(m.get("param", 0)))
         except (zstandard.ZstdError, ValueError) as exc:
@@ -412,6 +434,7 @@ def decompress_typed(data: bytes, *, max_output_size: int = 1 << 31) -> Any:
     if "tail" in h:
         frame = data[pos:pos + h["tail"]["csize"]]
         try:
+            _declared_at_most(frame, int(h["tail"]["size"]) + 64)
             tail = d.decompress(frame, max_output_size=h["tail"]["size"] + 64)
         except zstandard.ZstdError as exc:
             raise CorruptStreamError(f"corrupt typed container (tail): {exc}") from None
@@ -423,6 +446,8 @@ def decompress_typed(data: bytes, *, max_output_size: int = 1 << 31) -> Any:
         return out
     dd = lay["dtype"]
     dt = np.dtype([tuple(x) for x in dd]) if isinstance(dd, list) else np.dtype(dd)
+    if int(lay["rows"]) * dt.itemsize != total - len(tail):
+        raise CorruptStreamError("corrupt typed container header (row count does not match the columns)")
     rows = np.empty(int(lay["rows"]), dt)
     if dt.names:
         for name in dt.names:

@@ -421,9 +421,12 @@ def _decode(data: bytes, h: dict[str, Any], max_output_size: int) -> Any:
             raise CorruptStreamError(f"truncated typed container (column {m['name']!r} cut)")
         pos += m["csize"]
         dt = np.dtype(m["dtype"])
+        # the largest transformed column: "decimal" with every value patched (u32 count, then per value a u64
+        # position, the raw value and a u64 plane word)
+        bound = int(m["count"]) * (16 + dt.itemsize) + 68
         try:
-            _declared_at_most(frame, int(m["count"]) * 8 + 64)
-            raw = d.decompress(frame, max_output_size=m["count"] * 8 + 64)
+            _declared_at_most(frame, bound)
+            raw = d.decompress(frame, max_output_size=bound)
             a = _inverse(raw, dt, int(m["count"]), m["transform"], int(m.get("param", 0)))
         except (zstandard.ZstdError, ValueError) as exc:
             raise CorruptStreamError(f"corrupt typed container (column {m['name']!r}): {exc}") from None

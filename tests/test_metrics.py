@@ -506,3 +506,20 @@ def test_score_dispatch_covers_every_metric():
     for name, fn in M.METRICS.items():
         assert score(name, a, b) == pytest.approx(fn(a, b))
     assert score("ssimulacra2", a, b) == ssimulacra2(a, b)
+
+
+def test_xyb_cube_root_is_correctly_rounded_float32():
+    # the XYB cube root must give the same bits on every CPU (numpy's float32 cbrt does not: libm on AVX2,
+    # SVML on AVX-512); correctly rounded float32 is the one answer all can give
+    from precodec.metrics._color import _cbrt_f32
+
+    x = np.random.default_rng(7).random(3_000_001).astype(np.float32) * np.float32(1.5)
+    x[:5] = [0.0, 1.0, 8.0, 1e-30, 0.0037930732]
+    got = x.copy()
+    _cbrt_f32(got)
+    want = np.cbrt(x.astype(np.float64)).astype(np.float32)
+    assert np.array_equal(got, want)
+    assert got[1] == 1.0 and got[2] == 2.0 and got[0] == 0.0
+    strided = np.repeat(x[:1000, None], 3, axis=1)[:, ::2]  # not contiguous: still done in place
+    _cbrt_f32(strided)
+    assert np.array_equal(strided[:, 0], want[:1000])

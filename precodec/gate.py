@@ -234,7 +234,7 @@ def check_sources(paths: Sequence[str], source_dir: str, *, target: str) -> list
     The source of ``PATH/a/b.jpg`` is ``SOURCE/a/b.*`` (any extension).
     """
     from .intake import load_image
-    from .metrics import score
+    from .metrics import score, too_small
 
     if not os.path.isdir(source_dir):
         raise OptionError(f"--source {source_dir!r} is not a folder")
@@ -254,6 +254,10 @@ def check_sources(paths: Sequence[str], source_dir: str, *, target: str) -> list
         if ref.size != dist.size:
             findings.append(Finding(path, "source", False, f"size {dist.size} differs from the source's {ref.size}",
                                     {"source": src}))
+            continue
+        small = too_small(tgt.metric, *ref.size)
+        if small:  # a spacer or a tracking pixel: nothing to measure, nothing to fail
+            findings.append(Finding(path, "source", True, f"{small}: not checked", {"source": src}))
             continue
         a, b = ref.rgb(), dist.rgb()
         if a.ndim != b.ndim:  # grey against colour: compare in colour

@@ -134,3 +134,10 @@ def test_images_too_small_to_score_pass_unchecked(run_cli, tmp_path, make_photo)
     r = run_cli("gate", d, "--target", TARGET, "--baseline", base, "--update-baseline")
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(base.read_text())["files"] == {}
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(make_photo(1, 1, seed=2)).save(src / "pixel.png")
+    r = run_cli("gate", d, "--target", TARGET, "--source", src, "--json", j)
+    assert r.returncode == 0, r.stdout + r.stderr  # the source check crashed the gate (exit 2) on it
+    (f,) = json.loads(j.read_text())["findings"]
+    assert f["check"] == "source" and f["ok"] and "not checked" in f["message"]

@@ -244,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="images (0: all)")
     ap.add_argument("--every", type=int, default=1, help="every n-th image only (faster tuning)")
     ap.add_argument("--show", default="", help="JSON settings to evaluate only")
-    ap.add_argument("--band", default="low", choices=("low", "mid", "high"),
-                    help="targets 60, 70, 80 (low), 80 (mid) or 90 (high): the search has settings per band "
-                         "(precodec.tuners.search.target_band)")
+    ap.add_argument("--band", default="low", choices=("low", "lowmid", "mid", "high"),
+                    help="targets 60, 70, 80 (low), 70 (lowmid), 80 (mid) or 90 (high): the search has settings "
+                         "per band (precodec.tuners.search.target_band)")
     ap.add_argument("--start", default="", help="JSON settings to start the descent from")
     ap.add_argument("--rows", default="all", choices=("all", "clean", "bsds"),
                     help="tune on all rows, the clean photographs only (Wikipedia, PNG) or BSDS432 only (JPEG "
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             turbo = simulate(args.format, rows, pred, cur, space=lambda c: c.startswith("jpeg:"))
         print("turbo only", json.dumps(turbo))
         return 0
-    targets = {"low": (60, 70, 80), "mid": (80,), "high": (90,)}[args.band]
+    targets = {"low": (60, 70, 80), "lowmid": (70,), "mid": (80,), "high": (90,)}[args.band]
     best, res = evaluate(args.format, rows, pred, cur, args.budget, targets)
     print("start", json.dumps(cur), round(best, 3), json.dumps(res), flush=True)
     for rnd in range(args.rounds):

@@ -439,7 +439,7 @@ def _decode(data: bytes, h: dict[str, Any], max_output_size: int) -> Any:
         try:
             _declared_at_most(frame, int(h["tail"]["size"]) + 64)
             tail = d.decompress(frame, max_output_size=h["tail"]["size"] + 64)
-        except zstandard.ZstdError as exc:
+        except (zstandard.ZstdError, ValueError) as exc:
             raise CorruptStreamError(f"corrupt typed container (tail): {exc}") from None
         pos += h["tail"]["csize"]
     if pos != len(data):

@@ -212,7 +212,8 @@ def test_predicted_search_never_aims_past_the_model_grid():
 def test_search_settings_cover_every_band():
     from precodec.tuners.search import SEARCH_SETTINGS, target_band
 
-    assert [target_band(t) for t in (30, 60, 74.9, 75, 80, 85, 95)] == ["low"] * 3 + ["mid"] * 2 + ["high"] * 2
+    assert [target_band(t) for t in (30, 60, 64.9, 65, 74.9, 75, 80, 85, 95)] == (
+        ["low"] * 3 + ["lowmid"] * 2 + ["mid"] * 2 + ["high"] * 2)
     for fmt in ("jpeg", "avif"):
         for band in ("low", "high"):
             assert {"aim_margin", "down_gain", "max_step_up"} <= set(SEARCH_SETTINGS[(fmt, band)])

@@ -52,7 +52,7 @@ __all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle
 #: costs more bytes the higher the target, and the curves flatten near the top).  Tuned by
 #: training/predictor/tune_search.py on out-of-fold predictions of the training images (never Kodak); a
 #: format without its own ``"mid"`` entry uses ``"low"``.
-BANDS = (("high", 85.0), ("mid", 75.0), ("low", float("-inf")))
+BANDS = (("high", 85.0), ("mid", 75.0), ("lowmid", 65.0), ("low", float("-inf")))
 
 
 #: backends whose encodes cost about as much as a SSIMULACRA2 run (mozjpeg: trellis quantisation and scan
@@ -61,7 +61,7 @@ SLOW_BACKENDS = frozenset({"mozjpeg"})
 
 
 def target_band(value: float) -> str:
-    """Band of an SSIMULACRA2 target: ``"high"`` (>= 85), ``"mid"`` (>= 75) or ``"low"``."""
+    """Band of an SSIMULACRA2 target: ``"high"`` (>= 85), ``"mid"`` (>= 75), ``"lowmid"`` (>= 65) or ``"low"``."""
     return next(name for name, lo in BANDS if value >= lo)
 
 
@@ -76,8 +76,19 @@ SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     ("jpeg", "low"): {"aim_margin": 0.25, "select_margin": 1.0, "up_margin": 0.3, "down_margin": 0.6,
                       "down_gain": 0.06, "down_min": 0.0, "max_down": 2, "share": 0.75, "cross": True,
                       "max_step_up": 5, "slow_penalty": 0.015},
+    # targets 65-75 ("lowmid", 2026-12-07): the low band's settings are shared with 60, which has no encodes to
+    # spare, while 70 had 0.15 to spare out of fold (1.46 of 1.6) and more on Kodak (1.25).  Tuned for 70 alone at
+    # the issue's 1.6-encode budget on out-of-fold predictions of the relabelled training images (657 items,
+    # train.py --oof 5 --epochs 300; tune_search.py --band lowmid --rounds 2 --budget 1.6, starting from the low
+    # band): 70 from 1.46 encodes, +3.81 % over the oracle to 1.60, +3.14 % (objective over score shifts -1/0/+1:
+    # 4.26 -> 3.20)
+    ("jpeg", "lowmid"): {"aim_margin": 0.0, "select_margin": 2.0, "up_margin": 0.3, "down_margin": 0.3,
+                         "down_gain": 0.04, "down_min": 0.0, "max_down": 2, "share": 0.75, "cross": True,
+                         "max_step_up": 5, "slow_penalty": 0.015},
     # --format jpeg --band mid (462 images, target 80: 1.42 encodes, +3.2 %; the low-band settings: 1.37, +3.7 %)
-    ("jpeg", "mid"): {"aim_margin": 0.0, "select_margin": 1.0, "up_margin": 0.3, "down_margin": 0.3,
+    # up_margin 0.3 -> 0.15 on 2026-12-07 (tune_search.py --band mid --rounds 2 --budget 1.6 on the same
+    # out-of-fold predictions as lowmid: 80 from 1.45 encodes, +3.86 % to 1.46, +3.63 %; nothing else moved)
+    ("jpeg", "mid"): {"aim_margin": 0.0, "select_margin": 1.0, "up_margin": 0.15, "down_margin": 0.3,
                       "down_gain": 0.06, "down_min": 0.0, "max_down": 2, "share": 0.75, "cross": True,
                       "max_step_up": 5, "slow_penalty": 0.015},
     # --format jpeg --band high, retuned 2026-11-22 (tune_search.py --band high, out-of-fold predictions with the

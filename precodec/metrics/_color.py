@@ -222,9 +222,8 @@ _CBRT_BLOCK = 1 << 20
 def _cbrt_f32(a: np.ndarray) -> None:
     """In-place cube root of a float32 array, correctly rounded: the same bits on every CPU.
 
-    numpy's float32 ``cbrt`` is not correctly rounded and its implementation depends on the CPU's vector
-    extensions (libm's ``cbrtf``, or an SVML routine on AVX-512): on an AVX2 machine 12% of values came out an ulp
-    off, and SSIMULACRA2 carries that into its scores: kodim20 at JPEG q90 4:4:4 scored 86.1125 there against
+    numpy's float32 ``cbrt`` is not correctly rounded and numpy picks its routine by the CPU's vector extensions:
+    on an AVX2 machine 12% of values came out an ulp off, and SSIMULACRA2 carries that into its scores: kodim20 at JPEG q90 4:4:4 scored 86.1125 there against
     the reference's 86.0011, over the 0.1 agreement bound that earlier machines met.  The float64 cube root
     (within an ulp or so of float64 everywhere), rounded to float32, is the correctly rounded float32 value on
     every CPU, at about the same speed (XYB of a 768x512 image: 28.6 against 29.4 ms).

@@ -137,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="merge label files (one line per item id, in item order) into --out and stop")
     args = ap.parse_args(argv)
     if args.merge:
-        rows: dict[str, str] = {}
+        rows: dict[str, tuple[int, str]] = {}  # item id -> (item index, its line); the first file's copy wins
         for path in args.merge:
             for line in path.read_text().splitlines():
                 if line.strip():
-                    rows.setdefault(json.loads(line)["id"], line)
-        ordered = sorted(rows.values(), key=lambda line: json.loads(line)["index"])
+                    rec = json.loads(line)
+                    rows.setdefault(rec["id"], (rec["index"], line))
+        ordered = [line for _, line in sorted(rows.values())]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(line + "\n" for line in ordered))
         print(f"merged {len(ordered)} items into {args.out}")

@@ -107,8 +107,8 @@ SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     # ship as JPEG q~95, take 1.13 encodes with these settings): 1.92 encodes, +2.55 % over the oracle.
     # tune_search.py --band high --rows clean --budget 1.6 --rounds 2 from these settings ends at down_gain 1.0
     # (no step down), share 1.0, max_down 1: 1.35 encodes, +4.45 %.  Points on the way: down_gain 0.12 1.44 / +3.35 %,
-    # aim_margin -0.5 1.60 / +3.52 %, down_gain 0.02 2.01 / +2.29 %.  No setting meets both of the goals
-    # (1.6 encodes, 3 %) on clean photographs at 90 with this predictor's accuracy; not changed (Kodak not rerun).
+    # aim_margin -0.5 1.60 / +3.52 %, down_gain 0.02 2.01 / +2.29 %.  No setting the descent tried meets both of the
+    # issue's goals (1.6 encodes, 3 %) on clean photographs at 90 with this predictor; not changed (Kodak not rerun).
     ("jpeg", "high"): {"aim_margin": 0.0, "select_margin": 1.0, "up_margin": 0.0, "down_margin": 0.3,
                        "down_gain": 0.08, "down_min": 0.0, "max_down": 2, "share": 0.5, "cross": True,
                        "max_step_up": 3},

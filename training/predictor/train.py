@@ -286,7 +286,7 @@ def loss_masks(ids: list[str], grid, s_shape, b_shape):
 
 
 def label_mask(ids: list[str], grid, shape) -> "np.ndarray":
-    """1 where a label counts in the loss, 0 where it is masked (see :data:`MASK_FROM`)."""
+    """Per-label loss weights: 0 where masked (:data:`MASK_FROM`), :data:`CLEAN_WEIGHT` on clean rows, else 1."""
     m = np.ones(shape, np.float32)
     if CLEAN_WEIGHT != 1.0:
         for i, iid in enumerate(ids):

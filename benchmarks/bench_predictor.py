@@ -172,9 +172,11 @@ def bench_image(path: Path, args, fmt: str) -> dict:
     for tv in args.targets:
         tgt = f"ssimulacra2:{tv}"
         out: dict = {}
-        out["precodec"] = run_optimize(im, format=fmt, target=tgt)
+        cal = args.calibration  # --calibrate: one per method over the whole run, as the batch optimizer does
+        out["precodec"] = run_optimize(im, format=fmt, target=tgt, calibration=cal and cal["precodec"])
         if fmt == "jpeg":
-            out["precodec_turbo"] = run_optimize(im, format=fmt, target=tgt, backend="jpeg")
+            out["precodec_turbo"] = run_optimize(im, format=fmt, target=tgt, backend="jpeg",
+                                                 calibration=cal and cal["precodec_turbo"])
         out["bisection"] = run_optimize(im, format=fmt, target=tgt, strategy="bisect")
         if fmt == "jpeg" and args.moz:
             out["bisection_moz"] = run_optimize(im, format=fmt, target=tgt, strategy="bisect", backend="mozjpeg")
@@ -428,8 +430,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip (b'), the bisection over mozjpeg (JPEG; run when mozjpeg is installed)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--name", default="")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="(d) and (d') each carry one Calibration over the run's images, in order, as `precodec "
+                         "optimize` does over a batch (default: every image on its own)")
     ap.add_argument("--render-only", action="store_true", help="rewrite the .md/.png from the existing .json")
     args = ap.parse_args(argv)
+    from precodec.tuners.search import Calibration
+
+    args.calibration = {"precodec": Calibration(), "precodec_turbo": Calibration()} if args.calibrate else None
     args.targets = [int(t) for t in args.targets.split(",")]
     if args.moz:
         from precodec.plugins import available_codecs

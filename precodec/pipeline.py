@@ -111,6 +111,7 @@ def optimize(
     strategy: str = "auto",
     compare: bool = False,
     max_decode_ms: float | None = None,
+    calibration: Any = None,
 ) -> Result:
     """Encode ``image`` with a stock encoder at the smallest settings reaching ``target``.
 
@@ -157,6 +158,12 @@ def optimize(
     max_decode_ms : float, optional
         Reject candidates whose measured decode time is above this (AVIF
         decodes several times slower than JPEG).
+    calibration : precodec.tuners.search.Calibration, optional
+        A batch's running correction of the predictor (pass the same object
+        for every image of a batch): the learned path starts its first aim
+        from the batch's mean first-encode error so far and adds its own.
+        The batch optimizer uses one per run with ``--calibrate``; the
+        record's ``predicted["calibration"]`` shows what applied.
 
     Returns
     -------
@@ -195,6 +202,11 @@ def optimize(
         raise OptionError(f"strategy={strategy!r} is not one of {list(STRATEGIES)}")
     if compare and strategy != "auto":
         raise OptionError(f"compare=True compares the learned path with bisection; it excludes strategy={strategy!r}")
+    if calibration is not None:
+        from .tuners.search import Calibration
+
+        if not isinstance(calibration, Calibration):
+            raise OptionError(f"calibration={calibration!r} must be a precodec.tuners.search.Calibration or None")
     if max_decode_ms is not None and (isinstance(max_decode_ms, bool) or not isinstance(max_decode_ms, (int, float))
                                       or not max_decode_ms > 0):
         raise OptionError(f"max_decode_ms={max_decode_ms!r} must be a positive number")
@@ -238,7 +250,8 @@ def optimize(
         out = _no_target(ev, fmts, plain, max_bytes, rec)
     else:
         out = _with_target(ev, tgt, fmts, configs, plain, strategy=strategy, compare=compare,
-                           max_bytes=max_bytes, max_decode_ms=max_decode_ms, rec=rec, ref=ref)
+                           max_bytes=max_bytes, max_decode_ms=max_decode_ms, rec=rec, ref=ref,
+                           calibration=calibration)
 
     rec.time_ms["total"] = (time.perf_counter() - t0) * 1e3
     rec.format, rec.backend, rec.config = out.format, out.backend, out.config
@@ -376,7 +389,7 @@ def _learned_blockers(tgt: Target, fmts: list[str]) -> str:
 
 def _with_target(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[str]],
                  plain: Mapping[str, str], *, strategy: str, compare: bool, max_bytes: int | None,
-                 max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray) -> Any:
+                 max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray, calibration: Any = None) -> Any:
     from .tuners.search import bisect_quality, bytes_cap_search, oracle, predicted_search
 
     out = None
@@ -388,7 +401,7 @@ def _with_target(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, li
     elif strategy == "auto":
         why = _learned_blockers(tgt, fmts)
         if not why:
-            out, why = _learned(ev, tgt, fmts, configs, max_decode_ms, rec, ref)
+            out, why = _learned(ev, tgt, fmts, configs, max_decode_ms, rec, ref, calibration)
         if why:
             rec.fallback = True
             rec.notes.append(f"fallback to bisection: {why}")
@@ -487,7 +500,8 @@ def _escalate(ev: Any, miss: Any, configs: Mapping[str, list[str]], rec: Decisio
 
 
 def _learned(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[str]],
-             max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray) -> tuple[Any, str]:
+             max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray,
+             calibration: Any = None) -> tuple[Any, str]:
     """The learned path; returns (result or None, why it was abandoned or '')."""
     from .errors import ModelError
     from .tuners import predictor
@@ -517,7 +531,7 @@ def _learned(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[s
     if not curves:
         return None, "no configuration of the predictor fits the fixed parameters"
     rec.learned = True
-    out, info = predicted_search(ev, curves, max_decode_ms=max_decode_ms)
+    out, info = predicted_search(ev, curves, max_decode_ms=max_decode_ms, calibration=calibration)
     info["models"] = [predictor.model_name(f) for f in fmts]
     rec.predicted = info
     if out is None:

@@ -244,3 +244,25 @@ def test_images_too_small_to_score_are_skipped_not_failed(run_cli, tmp_path, mak
     r = run_cli("optimize", d, "-o", tmp_path / "out2", "--target", "psnr:30", "--report", rep)
     assert r.returncode == 0, r.stderr
     assert all(f["status"] != "skipped" for f in json.loads(rep.read_text())["files"])
+
+
+def test_calibrate_corrects_the_predictor_over_the_run_only_when_asked(run_cli, tmp_path, make_photo):
+    from precodec.batch import BatchOptions, run_batch
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(make_photo(96, 128, seed=i)).save(d / f"p{i}.png")
+    opts = dict(target="ssimulacra2:80", format="jpeg", dry_run=True)
+    r = run_batch([str(d)], BatchOptions(**opts), quiet=True)
+    assert all("calibration" not in f["record"]["predicted"] for f in r.files)  # off by default
+    r = run_batch([str(d)], BatchOptions(**opts, calibrate=True), quiet=True)
+    cal = [f["record"]["predicted"]["calibration"]["jpeg"] for f in r.files]
+    assert sorted(c["images"] for c in cal) == [0, 1, 2]  # each image starts from the ones before it
+    assert next(c for c in cal if c["images"] == 0)["offset"] == 0.0
+    rep = tmp_path / "r.json"
+    out = run_cli("optimize", d, "--dry-run", "--format", "jpeg", "--target", "ssimulacra2:80", "--jobs", "1",
+                  "--calibrate", "--report", rep)
+    assert out.returncode == 0, out.stderr
+    files = json.loads(rep.read_text())["files"]
+    assert sorted(f["record"]["predicted"]["calibration"]["jpeg"]["images"] for f in files) == [0, 1, 2]

@@ -141,6 +141,7 @@ def test_fixed_parameters_without_target():
     {"max_bytes": 0},
     {"max_bytes": True},
     {"max_decode_ms": -1},
+    {"calibration": "on"},
     {"params": {"speed": 3}},
     {"params": {"subsampling": "4:1:1"}},
 ])

@@ -15,7 +15,8 @@ from precodec.targets import Target
 from precodec.tuners import predictor
 from precodec.tuners.features import FEATURE_NAMES, image_features
 from precodec.tuners.predictor import Curve
-from precodec.tuners.search import Evaluator, bisect_quality, bytes_cap_search, oracle, predicted_search
+from precodec.tuners.search import (Calibration, Evaluator, bisect_quality, bytes_cap_search, oracle,
+                                    predicted_search)
 from precodec.tuners.space import BYTES_CONFIGS, CONFIGS, GRIDS, PLAIN_CONFIG, SCORE_CONFIGS, config, configs_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "precodec" / "data" / "sample.png"
@@ -193,6 +194,51 @@ def test_predicted_search_shipped_settings_meet_the_target_after_a_near_miss(tar
     assert out is not None and ev.met(out), info
     assert info["steps"] <= 4, info
     assert out.params["quality"] <= q[1] + 2
+
+
+def test_calibration_shrinks_clips_and_ignores_far_errors():
+    cal = Calibration(prior=4.0, limit=3.0)
+    assert cal.offset("jpeg", "mid") == 0.0 and cal.count("jpeg", "mid") == 0
+    for _ in range(4):
+        cal.add("jpeg", "mid", -2.0)
+    assert cal.offset("jpeg", "mid") == pytest.approx(-1.0)  # -8 / (4 + 4)
+    assert cal.offset("jpeg", "high") == 0.0 and cal.offset("avif", "mid") == 0.0  # per format and band
+    for _ in range(100):
+        cal.add("jpeg", "mid", -9.0)
+    assert cal.offset("jpeg", "mid") == -3.0  # clipped
+    cal.add("jpeg", "low", 50.0)  # the search falls back on such a model error: not evidence about the batch
+    cal.add("jpeg", "low", float("nan"))
+    assert cal.count("jpeg", "low") == 0
+    with pytest.raises(ValueError, match="-1"):
+        Calibration(prior=-1)
+
+
+def test_predicted_search_calibration_learns_a_batch_wide_error():
+    # every image of the batch is predicted 2.5 points too high (a set unlike the training images): alone, each
+    # search misses on its first encode; with one Calibration over the batch, later searches aim higher from the
+    # start and stop missing, and the error they record is the model's own (calibration not counted in)
+    img = _sample()
+    grid = np.array(GRIDS["jpeg"], float)
+    q = [bisect_quality(_ev(img, f"ssimulacra2:{t}"), "jpeg:444").params["quality"] for t in (70, 80)]
+    scores = np.interp(grid, q, [70, 80]) + 2.5
+    nb = np.geomspace(2e3, 4e4, grid.size)
+
+    def one(cal):
+        ev = _ev(img, "ssimulacra2:80")
+        out, info = predicted_search(ev, {"jpeg:444": Curve("jpeg:444", grid, scores, nb)}, calibration=cal)
+        assert out is not None and ev.met(out), info
+        return info
+
+    alone = [one(None) for _ in range(2)]
+    assert all(i["steps"] >= 2 for i in alone) and "calibration" not in alone[0]
+    cal = Calibration()
+    batch = [one(cal) for _ in range(12)]
+    assert batch[0]["calibration"] == {"jpeg": {"offset": 0.0, "images": 0}} and batch[0]["steps"] >= 2
+    offsets = [b["calibration"]["jpeg"]["offset"] for b in batch]
+    assert all(b <= a for a, b in zip(offsets, offsets[1:])) and offsets[-1] < -1.0
+    assert batch[-1]["quality"] > batch[0]["quality"] and batch[-1]["steps"] == 1
+    assert sum(b["steps"] for b in batch) < sum(alone[0]["steps"] for _ in batch)
+    assert cal.count("jpeg", "mid") == 12
 
 
 def test_predicted_search_never_aims_past_the_model_grid():

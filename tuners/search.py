@@ -45,7 +45,7 @@ from ..record import DecisionRecord
 from ..targets import Target
 from .space import CONFIGS, Config
 
-__all__ = ["Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle", "predicted_search",
+__all__ = ["Calibration", "Encoded", "Evaluator", "bisect_quality", "bytes_cap_search", "oracle", "predicted_search",
            "search_quality", "encode_and_score"]
 
 #: constants of :func:`predicted_search` per format and target band (:func:`target_band`: a point of score
@@ -132,6 +132,69 @@ SEARCH_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
 MAX_STEPS = 6
 #: a first measurement this many points away from the prediction means the model is wrong here: fall back
 UNRELIABLE = 12.0
+
+
+#: :class:`Calibration`: the prior weight (in images) that shrinks a batch's mean first-encode error toward 0, and
+#: the largest correction applied (points)
+CAL_PRIOR = 4.0
+CAL_LIMIT = 3.0
+
+
+class Calibration:
+    """Running correction of the predictor's score error over a batch of images.
+
+    The predictor's error on one image is mostly an offset, and on a batch
+    of similar images (one camera, one shoot, one kind of scan) largely the
+    same offset: a set unlike the training images shifts every prediction
+    the same way, and every first encode then misses (or overshoots).  A
+    batch passes one ``Calibration`` to each :func:`predicted_search`: each
+    first encode adds its measured error (measured minus predicted score,
+    per format and target band), and later searches start from the mean so
+    far, shrunk toward zero by :data:`CAL_PRIOR` images and clipped to
+    :data:`CAL_LIMIT` points.  Measurements still decide: it only moves the
+    first aim.  One per batch; safe to share between threads.
+
+    Examples
+    --------
+    >>> cal = Calibration()
+    >>> cal.offset("jpeg", "high")
+    0.0
+    >>> for _ in range(4):
+    ...     cal.add("jpeg", "high", -1.0)
+    >>> cal.offset("jpeg", "high")
+    -0.5
+    """
+
+    def __init__(self, *, prior: float = CAL_PRIOR, limit: float = CAL_LIMIT) -> None:
+        if not prior >= 0 or not limit >= 0:
+            raise ValueError(f"prior and limit must be >= 0, got {prior!r} and {limit!r}")
+        import threading
+
+        self.prior, self.limit = float(prior), float(limit)
+        self._sum: dict[tuple[str, str], float] = {}
+        self._n: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, fmt: str, band: str, error: float) -> None:
+        """Record one first encode's score error (measured minus the model's prediction)."""
+        if not abs(error) <= UNRELIABLE:  # the search falls back there; nan too
+            return
+        k = (fmt, band)
+        with self._lock:
+            self._sum[k] = self._sum.get(k, 0.0) + float(error)
+            self._n[k] = self._n.get(k, 0) + 1
+
+    def offset(self, fmt: str, band: str) -> float:
+        """Score offset to start ``fmt``'s searches in ``band`` from (0.0 before any image)."""
+        k = (fmt, band)
+        with self._lock:
+            n, total = self._n.get(k, 0), self._sum.get(k, 0.0)
+        return float(np.clip(total / (n + self.prior), -self.limit, self.limit)) if n else 0.0
+
+    def count(self, fmt: str, band: str) -> int:
+        """First encodes recorded for ``fmt`` in ``band``."""
+        with self._lock:
+            return self._n.get((fmt, band), 0)
 
 
 @dataclass
@@ -372,7 +435,7 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
                      down_gain: float | None = None, down_min: float | None = None, max_down: int | None = None,
                      share: float | None = None, slow_penalty: float | None = None,
                      cross: bool | None = None, max_step_up: int | None = None,
-                     max_steps: int = MAX_STEPS) -> tuple[Encoded | None, dict]:
+                     max_steps: int = MAX_STEPS, calibration: Calibration | None = None) -> tuple[Encoded | None, dict]:
     """The learned path: predicted configuration and quality, verified and corrected by measurement.
 
     1. Plan: per configuration, the lowest quality whose predicted score
@@ -409,6 +472,9 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         format and target band (:data:`SEARCH_SETTINGS`), tuned on held-out training images.
     max_steps : int
         Encodes the search may spend before giving up.
+    calibration : Calibration, optional
+        A batch's running correction: the first aim starts from its offset,
+        and the first encode's error is added to it.
 
     Returns
     -------
@@ -428,6 +494,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
                  ("cross", cross), ("max_step_up", max_step_up)):
         if v is not None:
             cfg[k] = v
+    fmts = {n: CONFIGS[n].format for n in curves}
+    cal = {f: (calibration.offset(f, band) if calibration is not None else 0.0) for f in set(fmts.values())}
     ranges = {n: ev.quality_range(n) for n in curves}
     own: dict[str, tuple[float, float]] = {}  # measured (score offset, log-bytes offset) per configuration
     last: tuple[float, float] | None = None
@@ -441,9 +509,9 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         if n in own:
             cv.offset, lb = own[n]
         elif last is not None:
-            cv.offset, lb = cfg["share"] * last[0], cfg["share"] * last[1]
+            cv.offset, lb = cfg["share"] * last[0] + (1 - cfg["share"]) * cal[fmts[n]], cfg["share"] * last[1]
         else:
-            cv.offset, lb = 0.0, 0.0
+            cv.offset, lb = cal[fmts[n]], 0.0
         return cv, lb
 
     def propose(n: str, margin: float) -> tuple[int, int, float] | None:
@@ -496,6 +564,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         "plan": [{"config": n, "quality": q, "bytes": int(round(b)), "reaches": t == 0,
                   "score": round(curves[n].score_at(q), 2)} for t, b, n, q in first[:4]],
     }
+    if calibration is not None:
+        info["calibration"] = {f: {"offset": round(v, 3), "images": calibration.count(f, band)} for f, v in cal.items()}
     if not first:
         info["steps"] = 0
         return None, info
@@ -513,9 +583,12 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         done.add((name, q))
         steps += 1
         s = ev.value(e)
-        if steps == 1 and abs(s - pred) > UNRELIABLE:
-            info.update(steps=steps, unreliable=round(s - pred, 2))
-            return None, info
+        if steps == 1:
+            if calibration is not None:
+                calibration.add(fmts[name], band, s - raw)
+            if abs(s - pred) > UNRELIABLE:
+                info.update(steps=steps, unreliable=round(s - pred, 2))
+                return None, info
         own[name] = last = (s - raw, float(np.log(max(e.size, 1)) - np.log(cv.bytes_at(q))))
         nxt: list[tuple[int, float, str, int]] = []
         if max_decode_ms is not None and e.decode_ms is not None and e.decode_ms > max_decode_ms:

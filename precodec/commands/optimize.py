@@ -65,6 +65,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="local (default), threads, processes, or dask://HOST:PORT (an existing Dask scheduler)")
     p.add_argument("--report", metavar="JSON", help="write one JSON record per file here")
     p.add_argument("--html", metavar="HTML", help="write a self-contained HTML report with plots here")
+    p.add_argument("--calibrate", action="store_true",
+                   help="correct the predictor over the run by its first encodes (opt-in; every result is still "
+                        "measured)")
     p.add_argument("--no-marker", action="store_true", help="do not write the JPEG provenance COM segment")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         target=args.target, format=args.format, denoise=args.denoise, out_dir=args.out_dir,
         in_place=args.in_place, min_saving=args.min_saving, dry_run=args.dry_run, compare=args.compare,
         backend=args.backend, strip_metadata=args.strip_metadata, mark=not args.no_marker,
+        calibrate=args.calibrate,
     ).validate()
     progress = Progress(0, sys.stderr, quiet=args.quiet)
     result = run_batch(args.paths, opts, executor=args.executor, jobs=args.jobs, progress=progress)

@@ -24,7 +24,7 @@ Every returned result with a target has been measured against the reference.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from .intake import Intake, ImageSource, load_image
 from .plugins import get_codec
 from .record import DecisionRecord, Result
 from .targets import Target
+
+if TYPE_CHECKING:  # the tuners import lazily at run time
+    from .tuners.search import Calibration
 
 __all__ = ["optimize", "IMAGE_FORMATS", "DEFAULT_BACKEND", "STRATEGIES"]
 
@@ -111,7 +114,7 @@ def optimize(
     strategy: str = "auto",
     compare: bool = False,
     max_decode_ms: float | None = None,
-    calibration: Any = None,
+    calibration: "Calibration | None" = None,
 ) -> Result:
     """Encode ``image`` with a stock encoder at the smallest settings reaching ``target``.
 
@@ -203,9 +206,9 @@ def optimize(
     if compare and strategy != "auto":
         raise OptionError(f"compare=True compares the learned path with bisection; it excludes strategy={strategy!r}")
     if calibration is not None:
-        from .tuners.search import Calibration
+        from .tuners.search import Calibration as _Calibration
 
-        if not isinstance(calibration, Calibration):
+        if not isinstance(calibration, _Calibration):
             raise OptionError(f"calibration={calibration!r} must be a precodec.tuners.search.Calibration or None")
     if max_decode_ms is not None and (isinstance(max_decode_ms, bool) or not isinstance(max_decode_ms, (int, float))
                                       or not max_decode_ms > 0):
@@ -389,7 +392,8 @@ def _learned_blockers(tgt: Target, fmts: list[str]) -> str:
 
 def _with_target(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[str]],
                  plain: Mapping[str, str], *, strategy: str, compare: bool, max_bytes: int | None,
-                 max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray, calibration: Any = None) -> Any:
+                 max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray,
+                 calibration: "Calibration | None" = None) -> Any:
     from .tuners.search import bisect_quality, bytes_cap_search, oracle, predicted_search
 
     out = None
@@ -501,7 +505,7 @@ def _escalate(ev: Any, miss: Any, configs: Mapping[str, list[str]], rec: Decisio
 
 def _learned(ev: Any, tgt: Target, fmts: list[str], configs: Mapping[str, list[str]],
              max_decode_ms: float | None, rec: DecisionRecord, ref: np.ndarray,
-             calibration: Any = None) -> tuple[Any, str]:
+             calibration: "Calibration | None" = None) -> tuple[Any, str]:
     """The learned path; returns (result or None, why it was abandoned or '')."""
     from .errors import ModelError
     from .tuners import predictor

@@ -18,6 +18,8 @@
   missed, one step down when the corrected curves say a clearly smaller file
   also passes.  Its constants (:data:`SEARCH_SETTINGS`) are tuned on
   out-of-fold predictions of the training images.
+* :class:`Calibration` carries a batch's mean first-encode error from one
+  :func:`predicted_search` to the next (opt-in).
 
 Example
 -------

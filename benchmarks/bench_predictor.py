@@ -172,7 +172,7 @@ def bench_image(path: Path, args, fmt: str) -> dict:
     for tv in args.targets:
         tgt = f"ssimulacra2:{tv}"
         out: dict = {}
-        cal = args.calibration  # --calibrate: one per method over the whole run, as the batch optimizer does
+        cal = args.calibration  # --calibrate: one per method over the run, as `precodec optimize --calibrate`
         out["precodec"] = run_optimize(im, format=fmt, target=tgt, calibration=cal and cal["precodec"])
         if fmt == "jpeg":
             out["precodec_turbo"] = run_optimize(im, format=fmt, target=tgt, backend="jpeg",
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="")
     ap.add_argument("--calibrate", action="store_true",
                     help="(d) and (d') each carry one Calibration over the run's images, in order, as `precodec "
-                         "optimize` does over a batch (default: every image on its own)")
+                         "optimize --calibrate` does over a batch (default: every image on its own)")
     ap.add_argument("--render-only", action="store_true", help="rewrite the .md/.png from the existing .json")
     args = ap.parse_args(argv)
     from precodec.tuners.search import Calibration

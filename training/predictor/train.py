@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 LABELS = ROOT / "training" / "runs" / "predictor" / "labels.jsonl"
 #: the labels make_labels.py wrote on 2026-12-07 and 2026-12-08 (1,521 items, 657 of them trained on, see
-#: EXCLUDED_VARIANTS; every configuration's bytes and SSIMULACRA2 scores on the quality grids), a standard Zstd frame; read when LABELS does not exist, so a fresh clone trains without the
-#: hour of labelling.  Rebuild it (make_labels.py, then ``precodec zstd compress --level 19``) whenever the
+#: EXCLUDED_VARIANTS; every configuration's bytes and SSIMULACRA2 scores on the quality grids), a standard Zstd
+#: frame; read when LABELS does not exist, so a fresh clone trains without the hour of labelling.  Rebuild it (make_labels.py, then ``precodec zstd compress --level 19``) whenever the
 #: encoders, the grids or the metric change: the scores depend on them
 SHIPPED_LABELS = ROOT / "training" / "predictor" / "labels.jsonl.zst"
 FEATS = ROOT / "training" / "runs" / "predictor" / "features.npz"

@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -170,8 +171,6 @@ class Calibration:
     def __init__(self, *, prior: float = CAL_PRIOR, limit: float = CAL_LIMIT) -> None:
         if not prior >= 0 or not limit >= 0:
             raise ValueError(f"prior and limit must be >= 0, got {prior!r} and {limit!r}")
-        import threading
-
         self.prior, self.limit = float(prior), float(limit)
         self._sum: dict[tuple[str, str], float] = {}
         self._n: dict[tuple[str, str], int] = {}
@@ -496,8 +495,8 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
                  ("cross", cross), ("max_step_up", max_step_up)):
         if v is not None:
             cfg[k] = v
-    fmts = {n: CONFIGS[n].format for n in curves}
-    cal = {f: (calibration.offset(f, band) if calibration is not None else 0.0) for f in set(fmts.values())}
+    fmt_of = {n: CONFIGS[n].format for n in curves}
+    cal = {f: (calibration.offset(f, band) if calibration is not None else 0.0) for f in set(fmt_of.values())}
     ranges = {n: ev.quality_range(n) for n in curves}
     own: dict[str, tuple[float, float]] = {}  # measured (score offset, log-bytes offset) per configuration
     last: tuple[float, float] | None = None
@@ -511,9 +510,9 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         if n in own:
             cv.offset, lb = own[n]
         elif last is not None:
-            cv.offset, lb = cfg["share"] * last[0] + (1 - cfg["share"]) * cal[fmts[n]], cfg["share"] * last[1]
+            cv.offset, lb = cfg["share"] * last[0] + (1 - cfg["share"]) * cal[fmt_of[n]], cfg["share"] * last[1]
         else:
-            cv.offset, lb = cal[fmts[n]], 0.0
+            cv.offset, lb = cal[fmt_of[n]], 0.0
         return cv, lb
 
     def propose(n: str, margin: float) -> tuple[int, int, float] | None:
@@ -587,7 +586,7 @@ def predicted_search(ev: Evaluator, curves: Mapping[str, Any], *, max_decode_ms:
         s = ev.value(e)
         if steps == 1:
             if calibration is not None:
-                calibration.add(fmts[name], band, s - raw)
+                calibration.add(fmt_of[name], band, s - raw)
             if abs(s - pred) > UNRELIABLE:
                 info.update(steps=steps, unreliable=round(s - pred, 2))
                 return None, info

@@ -25,7 +25,7 @@ resumable, then merged in item order::
 
 The labels ship as ``training/predictor/labels.jsonl.zst`` (a standard Zstd frame of the merged file, 1,521 items,
 sha256 of the JSON lines 11091168...): the 1,089 items of 2026-12-07 (``--shard 0/2`` and ``1/2``) and the 432
-``#offgrid`` items appended on 2026-12-08 (the same two shards resumed from copies of the shipped file, about 16
+``#offgrid`` items appended on 2026-12-08 (the same two shards resumed from copies of the shipped file, about 14
 minutes, then ``--merge``; the first 1,089 lines are unchanged).  ``train.py``
 reads it when ``training/runs/predictor/labels.jsonl`` does not exist.  Scores depend on the
 SSIMULACRA2 code: before its cube root was made correctly rounded (the same day), labels differed by CPU
